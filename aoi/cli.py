@@ -1,0 +1,26 @@
+"""The ``aoi`` command: one CLI that mounts each package's own commands."""
+
+from __future__ import annotations
+
+import typer
+
+from aoi import __version__
+from cluster.sim.cli import app as sim_app
+
+app = typer.Typer(help="AOI: safe, trainable AI site-reliability agents for Kubernetes.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+app.add_typer(sim_app, name="sim")
+
+
+@app.command()
+def version() -> None:
+    """Print the AOI version."""
+    print(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

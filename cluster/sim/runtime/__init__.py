@@ -1,0 +1,1 @@
+"""The container runtime model: images, commands, behaviours, container runs and their logs."""
