@@ -34,7 +34,11 @@ def up(
                                       "exit."),
 ) -> None:
     """Serve a simulated cluster on 127.0.0.1 until Ctrl-C."""
-    config = SimConfig(seed=seed, realtime=True, speed=speed)
+    from datetime import UTC, datetime, timedelta
+
+    # Simulated "now" after the warm-up is the wall clock, so kubectl's client-side ages are right.
+    epoch = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=warmup)
+    config = SimConfig(seed=seed, realtime=False, speed=speed, epoch=epoch)
     cluster = SimCluster(config)
     if state is not None and state.exists():
         try:

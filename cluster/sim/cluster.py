@@ -10,6 +10,7 @@ same seed and the same calls give the same cluster, byte for byte.
 from __future__ import annotations
 
 import heapq
+from datetime import UTC, datetime
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from cluster.sim.apiserver import ApiServer
-from cluster.sim.clock import SimClock
+from cluster.sim.clock import DEFAULT_EPOCH, SimClock
 from cluster.sim.config import SimConfig
 from cluster.sim.controllers import build_controllers
 from cluster.sim.controllers.base import Controller, WorkKey
@@ -39,7 +40,9 @@ class SimCluster:
     def __init__(self, config: SimConfig | None = None):
         self.config = config or SimConfig()
         self.lock = threading.RLock()
-        self.clock = SimClock(realtime=self.config.realtime, speed=self.config.speed)
+        epoch = self.config.epoch or (datetime.now(UTC).replace(microsecond=0) if self.config.realtime
+                                      else DEFAULT_EPOCH)
+        self.clock = SimClock(epoch=epoch, realtime=self.config.realtime, speed=self.config.speed)
         self.ids = IdSource(self.config.seed)
         self.registry = ResourceRegistry()
         self.store = ObjectStore()

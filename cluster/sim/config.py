@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 
@@ -29,5 +30,7 @@ class SimConfig(BaseModel):
     speed: float = Field(1.0, gt=0, description="simulated seconds per wall second in real-time mode")
     token: str = Field(default_factory=lambda: secrets.token_urlsafe(24))
     system_pods: bool = Field(True, description="run kube-system's pods (coredns, kube-proxy, ...) as kind does")
+    epoch: datetime | None = Field(None, description="simulated time zero; default: a fixed instant (manual clock) "
+                                   "or the wall clock at start (real time), so kubectl's client-side ages make sense")
     kubernetes_version: str = "v1.32.2"
     max_settle_steps: int = 2_000_000

@@ -5,11 +5,17 @@ from __future__ import annotations
 from cluster.sim.resources import ResourceType
 
 
+def _micro(stamp: str | None) -> str | None:
+    return stamp.replace("Z", ".000000Z") if stamp and "." not in stamp else stamp
+
+
 def core_to_events_v1(ev: dict) -> dict:
     meta = dict(ev["metadata"])
     out = {
         "kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": meta,
-        "eventTime": ev.get("eventTime"), "reportingController": ev.get("reportingComponent")
+        # events.k8s.io requires eventTime; legacy events only have firstTimestamp.
+        "eventTime": ev.get("eventTime") or _micro(ev.get("firstTimestamp") or meta.get("creationTimestamp")),
+        "reportingController": ev.get("reportingComponent")
         or ev.get("source", {}).get("component", ""),
         "reportingInstance": ev.get("reportingInstance") or ev.get("source", {}).get("host", ""),
         "action": ev.get("action", ""), "reason": ev.get("reason", ""), "regarding": ev.get("involvedObject", {}),

@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from cluster.sim import printers
-from cluster.sim.api import discovery
+from cluster.sim.api import discovery, openapi
 from cluster.sim.cluster import SimCluster
 from cluster.sim.errors import ApiError, bad_request
 from cluster.sim.quantity import format_bytes
@@ -93,9 +93,15 @@ class KubeApi:
             return Response("ok", media_type="text/plain")
         if path == "/version":
             return _json(discovery.version_info(self.c.config.kubernetes_version))
+        if path == "/openapi/v3":
+            return _json(openapi.root(reg))
+        if path.startswith("/openapi/v3/"):
+            doc = openapi.group_version(reg, path[len("/openapi/v3/"):])
+            if doc is None:
+                raise ApiError(404, "the server could not find the requested resource")
+            return _json(doc)
         if path.startswith("/openapi"):
-            raise ApiError(404, "the server could not find the requested resource (OpenAPI is not served by the "
-                           "simulator)")
+            raise ApiError(404, "the server could not find the requested resource (only OpenAPI v3 is served)")
         parts = [p for p in path.split("/") if p]
         accept = request.headers.get("accept", "")
         if parts == ["api"]:
@@ -220,7 +226,14 @@ class KubeApi:
             return None
         ctype = request.headers.get("content-type", "")
         if "protobuf" in ctype:
-            raise ApiError(415, "the simulator accepts JSON bodies only (application/json)")
+            # kubectl's typed clients (kubectl create deployment/job/secret/...) send protobuf.
+            from cluster.sim.api.protobuf import ProtobufError, decode_object
+
+            try:
+                return decode_object(raw)
+            except ProtobufError as e:
+                raise ApiError(415, f"cannot decode the protobuf body: {e}; send JSON (application/json) "
+                               "instead") from e
         if "yaml" in ctype:
             import yaml
 
