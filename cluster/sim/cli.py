@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from cluster.sim.cluster import SimCluster
-from cluster.sim.config import SimConfig
+from cluster.sim.config import SimConfig, wall_epoch
 from cluster.sim.server import SimServer
 from cluster.sim.state import StateError, load_state, save_state
 
@@ -34,11 +34,7 @@ def up(
                                       "exit."),
 ) -> None:
     """Serve a simulated cluster on 127.0.0.1 until Ctrl-C."""
-    from datetime import UTC, datetime, timedelta
-
-    # Simulated "now" after the warm-up is the wall clock, so kubectl's client-side ages are right.
-    epoch = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=warmup)
-    config = SimConfig(seed=seed, realtime=False, speed=speed, epoch=epoch)
+    config = SimConfig(seed=seed, speed=speed, epoch=wall_epoch(warmup))
     cluster = SimCluster(config)
     if state is not None and state.exists():
         try:
@@ -48,8 +44,7 @@ def up(
             raise typer.Exit(2) from e
     else:
         cluster.advance(warmup)
-    cluster.clock.realtime = True
-    cluster.clock.restore(cluster.clock.snapshot())  # real time continues from the simulated now
+    cluster.go_realtime()
     server = SimServer(cluster, host=host, port=port, kubeconfig=kubeconfig)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach it and holds the token "
@@ -72,6 +67,14 @@ def up(
             save_state(cluster, state)
             err.print(f"state saved to {state}")
     err.print("aoi sim stopped")
+
+
+@app.command()
+def tour(speed: float = typer.Option(1.0, help="Simulated seconds per wall-clock second.")) -> None:
+    """Bring a simulator up, walk through it with kubectl (get, describe, logs, scale, rollout), shut it down."""
+    from cluster.sim.tour import run_tour
+
+    raise typer.Exit(run_tour(speed=speed))
 
 
 @app.command()

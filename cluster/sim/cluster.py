@@ -19,7 +19,7 @@ from typing import Any
 
 from cluster.sim.apiserver import ApiServer
 from cluster.sim.clock import DEFAULT_EPOCH, SimClock
-from cluster.sim.config import SimConfig
+from cluster.sim.config import SimConfig, wall_epoch
 from cluster.sim.controllers import build_controllers
 from cluster.sim.controllers.base import Controller, WorkKey
 from cluster.sim.events import EventRecorder
@@ -181,6 +181,14 @@ class SimCluster:
         self.events.record(obj, type_, reason, message, component, **kw)
 
     # --------------------------------------------------------------------------------------- state
+    def go_realtime(self, speed: float | None = None) -> None:
+        """Switch a cluster built on the manual clock to follow the wall clock from its current instant."""
+        with self.lock:
+            if speed is not None:
+                self.clock.speed = speed
+            self.clock.realtime = True
+            self.clock.restore(self.clock.snapshot())
+
     def snapshot(self) -> dict:
         with self.lock:
             return {"version": 1, "clock": self.clock.snapshot(), "store": self.store.dump(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -34,3 +34,9 @@ class SimConfig(BaseModel):
                                    "or the wall clock at start (real time), so kubectl's client-side ages make sense")
     kubernetes_version: str = "v1.32.2"
     max_settle_steps: int = 2_000_000
+
+
+def wall_epoch(warmup: float = 0.0) -> datetime:
+    """An epoch that puts simulated "now" at the wall clock after ``warmup`` simulated seconds: kubectl computes
+    some ages client-side (describe's events), which then read true."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=warmup)
