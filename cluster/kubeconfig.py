@@ -47,7 +47,8 @@ def write_kubeconfig(path: Path, config: dict[str, Any], merge: bool = True) -> 
         try:
             existing = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ValueError(f"{path} is not a valid kubeconfig (YAML error: {e}); pass another --kubeconfig path") from e
+            raise ValueError(f"{path} is not a valid kubeconfig (YAML error: {e}); "
+                             "pass another --kubeconfig path") from e
         if isinstance(existing, dict):
             merged = dict(existing)
             for section in ("clusters", "users", "contexts"):

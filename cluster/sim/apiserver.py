@@ -224,7 +224,7 @@ class ApiServer:
                     raise PatchError("a strategic merge patch must be a JSON object")
                 new = strategic_merge_patch(current, body, kind)
         except PatchError as e:
-            raise ApiError(422 if ptype != "json" else 422, str(e)) from e
+            raise ApiError(422, str(e)) from e
         if not isinstance(new, dict):
             raise bad_request("the patch produced something that is not an object")
         # A patch conflicts only if it names a resourceVersion itself.

@@ -101,10 +101,10 @@ def bootstrap(c: SimCluster) -> None:
 def _system_pods(c: SimCluster, version: str) -> None:
     api = c.api
     cp = next((n for n in c.config.nodes if n.control_plane), c.config.nodes[0])
-    for comp, image, port in (("etcd", "registry.k8s.io/etcd:3.5.16-0", 2381),
-                              ("kube-apiserver", f"registry.k8s.io/kube-apiserver:{version}", 6443),
-                              ("kube-controller-manager", f"registry.k8s.io/kube-controller-manager:{version}", 10257),
-                              ("kube-scheduler", f"registry.k8s.io/kube-scheduler:{version}", 10259)):
+    for comp, image in (("etcd", "registry.k8s.io/etcd:3.5.16-0"),
+                         ("kube-apiserver", f"registry.k8s.io/kube-apiserver:{version}"),
+                         ("kube-controller-manager", f"registry.k8s.io/kube-controller-manager:{version}"),
+                         ("kube-scheduler", f"registry.k8s.io/kube-scheduler:{version}")):
         node = c.store.get("nodes", "", cp.name)
         assert node is not None
         api.system_create("pods", {

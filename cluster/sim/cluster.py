@@ -10,16 +10,16 @@ same seed and the same calls give the same cluster, byte for byte.
 from __future__ import annotations
 
 import heapq
-from datetime import UTC, datetime
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from cluster.sim.apiserver import ApiServer
 from cluster.sim.clock import DEFAULT_EPOCH, SimClock
-from cluster.sim.config import SimConfig, wall_epoch
+from cluster.sim.config import SimConfig
 from cluster.sim.controllers import build_controllers
 from cluster.sim.controllers.base import Controller, WorkKey
 from cluster.sim.events import EventRecorder

@@ -6,6 +6,7 @@ API server; the kubeconfig carries the CA (certificate-authority-data), nothing 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -29,10 +30,8 @@ class ServingCert:
     def cleanup(self) -> None:
         for f in (self.cert_file, self.key_file):
             f.unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(OSError):
             self.directory.rmdir()
-        except OSError:
-            pass
 
 
 def make_serving_cert(hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")) -> ServingCert:

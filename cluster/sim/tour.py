@@ -43,7 +43,9 @@ kind: Pod
 metadata: {name: crasher}
 spec:
   containers:
-  - {name: app, image: "busybox:1.36", command: [sh, -c, "echo connecting to db; sleep 3; echo fatal: db unreachable; exit 1"]}
+  - name: app
+    image: "busybox:1.36"
+    command: [sh, -c, "echo connecting to db; sleep 3; echo fatal: db unreachable; exit 1"]
 """
 
 # (what the step shows, kubectl arguments); "{pod}" is the first web pod.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import contextlib
 import hmac
 import logging
@@ -55,6 +56,11 @@ def _int(value: str | None, name: str) -> int | None:
         return int(value)
     except ValueError as e:
         raise bad_request(f"{name}: invalid value {value!r}: must be an integer") from e
+
+
+def _list_key(obj: dict) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return (meta.get("namespace") or "", meta["name"])
 
 
 class Route_:
@@ -303,7 +309,8 @@ class KubeApi:
                 rv = str(token["rv"])
             except Exception as e:
                 raise ApiError(400, "continue key is not valid: the token could not be decoded") from e
-            objs = [o for o in objs if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start]
+            # objs are in the store's (namespace, name) order: find the page's start by bisection.
+            objs = objs[bisect.bisect_right(objs, start, key=_list_key):]
         meta: dict[str, Any] = {"resourceVersion": rv}
         if limit and limit > 0 and len(objs) > limit:
             remaining = len(objs) - limit

@@ -4,6 +4,7 @@ resources, pod count, volume binding) then least-allocated scoring, with the sch
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 
 from cluster.sim.controllers.base import Controller, condition
 from cluster.sim.quantity import QuantityError, cpu_millis, memory_bytes
@@ -12,14 +13,27 @@ from cluster.sim.store import WatchEvent, clone
 
 RETRY_SECONDS = 60.0  # unschedulable pods are retried at least this often, and on any cluster change
 
+# Quantity strings repeat (every node's allocatable, every replica's requests) and parsing one is costly;
+# the scheduler parses them once per pod and node, so memoize the pure string -> number conversions.
+_cpu_millis_cached = lru_cache(maxsize=1024)(cpu_millis)
+_memory_bytes_cached = lru_cache(maxsize=1024)(memory_bytes)
+
+
+def _cpu(value) -> int:
+    return _cpu_millis_cached(value) if isinstance(value, str) else cpu_millis(value)
+
+
+def _mem(value) -> int:
+    return _memory_bytes_cached(value) if isinstance(value, str) else memory_bytes(value)
+
 
 def _requests(pod: dict) -> tuple[int, int]:
     cpu = mem = 0
     for ctr in pod["spec"].get("containers") or []:
         req = (ctr.get("resources") or {}).get("requests") or (ctr.get("resources") or {}).get("limits") or {}
         try:
-            cpu += cpu_millis(req["cpu"]) if "cpu" in req else 0
-            mem += memory_bytes(req["memory"]) if "memory" in req else 0
+            cpu += _cpu(req["cpu"]) if "cpu" in req else 0
+            mem += _mem(req["memory"]) if "memory" in req else 0
         except QuantityError:
             pass
     return cpu, mem
@@ -199,9 +213,9 @@ class Scheduler(Controller):
         try:
             if used[2] + 1 > int(alloc.get("pods", 110)):
                 return "Too many pods"
-            if cpu and used[0] + cpu > cpu_millis(alloc.get("cpu", "0")):
+            if cpu and used[0] + cpu > _cpu(alloc.get("cpu", "0")):
                 return "Insufficient cpu"
-            if mem and used[1] + mem > memory_bytes(alloc.get("memory", "0")):
+            if mem and used[1] + mem > _mem(alloc.get("memory", "0")):
                 return "Insufficient memory"
         except QuantityError:
             return "node(s) had invalid allocatable resources"
@@ -210,8 +224,8 @@ class Scheduler(Controller):
     def _score(self, node: dict) -> tuple:
         alloc = (node.get("status") or {}).get("allocatable") or {}
         used = self._usage.get(node["metadata"]["name"], [0, 0, 0])
-        cpu_frac = used[0] / max(cpu_millis(alloc.get("cpu", "1")), 1)
-        mem_frac = used[1] / max(memory_bytes(alloc.get("memory", "1")), 1)
+        cpu_frac = used[0] / max(_cpu(alloc.get("cpu", "1")), 1)
+        mem_frac = used[1] / max(_mem(alloc.get("memory", "1")), 1)
         return (round((cpu_frac + mem_frac) / 2, 6), used[2])
 
     def _bind(self, pod: dict, node: dict) -> None:

@@ -23,7 +23,13 @@ class VolumeController(Controller):
 
     def keys_for(self, event: WatchEvent):
         if event.resource == "persistentvolumeclaims":
-            return (self.key(event.obj["metadata"]["namespace"], event.obj["metadata"]["name"]),)
+            ns, name = event.obj["metadata"]["namespace"], event.obj["metadata"]["name"]
+            keys = [self.key(ns, name)]
+            if event.type == "DELETED":  # its volume is released
+                keys += [self.key("", pv["metadata"]["name"]) for pv in self.c.store.list("persistentvolumes")
+                         if (pv["spec"].get("claimRef") or {}).get("name") == name
+                         and (pv["spec"].get("claimRef") or {}).get("namespace") == ns]
+            return keys
         # A new or released volume may satisfy any pending claim; a volume's claim may have gone.
         keys = [self.key(p["metadata"]["namespace"], p["metadata"]["name"])
                 for p in self.c.store.list("persistentvolumeclaims")
@@ -103,7 +109,16 @@ class VolumeController(Controller):
         """A bound volume whose claim is gone is Released (Retain) or deleted (Delete)."""
         c = self.c
         pv = c.store.get("persistentvolumes", "", name)
-        if pv is None or (pv.get("status") or {}).get("phase") != "Bound":
+        if pv is None:
+            return
+        phase = (pv.get("status") or {}).get("phase")
+        if phase == "Released" and not pv["spec"].get("claimRef"):
+            # An operator cleared the stale claimRef: the volume can be bound again.
+            new = clone(pv)
+            new["status"] = {"phase": "Available"}
+            c.api.system_update("persistentvolumes", new)
+            return
+        if phase != "Bound":
             return
         ref = pv["spec"].get("claimRef") or {}
         pvc = c.store.get("persistentvolumeclaims", ref.get("namespace", ""), ref.get("name", ""))

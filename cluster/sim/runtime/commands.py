@@ -95,23 +95,25 @@ def _command_behavior(info: ImageInfo, command: list[str], args: list[str], base
     if info.binaries and binary not in info.binaries and binary.rsplit("/", 1)[-1] not in info.binaries:
         return _replace(base, start_error=_not_found(binary))
     name = binary.rsplit("/", 1)[-1]
+    # The commands modelled here write only what their script echoes, never the image's server log.
+    quiet = _replace(base, log_style="silent")
     if binary in _SHELLS or name in ("sh", "bash", "ash"):
         if len(argv) >= 3 and argv[1] == "-c":
             secs, code, out = _run_script(argv[2])
-            return _replace(base, run_seconds=secs, exit_code=code, output=tuple(out))
-        return _replace(base, run_seconds=0.05, exit_code=0)
+            return _replace(quiet, run_seconds=secs, exit_code=code, output=tuple(out))
+        return _replace(quiet, run_seconds=0.05, exit_code=0)
     if name == "sleep":
         if argv[1:2] in (["infinity"], ["inf"]):
-            return base
+            return quiet
         secs, code, out = _run_script(" ".join(shlex.quote(a) for a in argv))
-        return _replace(base, run_seconds=secs, exit_code=code, output=tuple(out))
+        return _replace(quiet, run_seconds=secs, exit_code=code, output=tuple(out))
     if name in ("true", "false", "echo", "exit"):
         secs, code, out = _run_script(" ".join(argv))
-        return _replace(base, run_seconds=secs or 0.05, exit_code=code, output=tuple(out))
+        return _replace(quiet, run_seconds=secs or 0.05, exit_code=code, output=tuple(out))
     if name == "tail" and "-f" in argv:
-        return base
+        return quiet
     if info.kind == "shell" and name in ("date", "env", "printenv", "hostname", "id", "ls", "cat"):
-        return _replace(base, run_seconds=0.05, exit_code=0)
+        return _replace(quiet, run_seconds=0.05, exit_code=0)
     return base
 
 

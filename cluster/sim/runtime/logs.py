@@ -32,6 +32,7 @@ class LogContext:
     end: float  # the run's end, or now
     epoch: datetime
     rng: random.Random
+    cluster: SimCluster | None = None
 
     def at(self, t: float) -> datetime:
         return self.epoch + timedelta(seconds=t)
@@ -122,8 +123,24 @@ def memcached(ctx: LogContext) -> Iterator[tuple[float, str]]:
     return iter(())
 
 
-LOG_STYLES: dict[str, Style] = {"generic": generic, "nginx": nginx, "klog": klog, "coredns": coredns,
-                                "redis": redis, "mongod": mongod, "memcached": memcached}
+def render(text: str, at: datetime) -> str:
+    """Fill the time placeholders of a process's own output lines: ``@ts `` (zerolog console), ``@iso``
+    (RFC3339) and ``@thrift <level> `` (DeathStarBench's C++ logger)."""
+    if text.startswith("@ts "):
+        return at.strftime("%Y-%m-%dT%H:%M:%SZ") + text[3:]
+    if text.startswith("@thrift "):
+        level, _, msg = text[8:].partition(" ")
+        return f"[{at.strftime('%Y-%b-%d %H:%M:%S.%f')}] <{level}>: {msg}"
+    return text.replace("@iso", at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def none(ctx: LogContext) -> Iterator[tuple[float, str]]:
+    return iter(())
+
+
+LOG_STYLES: dict[str, Style] = {"none": none, "generic": generic, "nginx": nginx, "klog": klog, "coredns": coredns,
+                                "redis": redis, "mongod": mongod, "memcached": memcached,
+                                "silent": lambda ctx: iter(())}
 
 
 def _rng(seed: int, pod_uid: str, container: str, run: int) -> random.Random:
@@ -137,12 +154,13 @@ def run_lines(c: SimCluster, pod: dict, cs: ContainerState, index: int, until: f
     end = min(end, until)
     behavior = run.behavior
     ctx = LogContext(pod=pod, container=cs.name, run_index=index, run=run, start=run.started, end=end,
-                     epoch=c.clock.epoch, rng=_rng(c.config.seed, pod["metadata"]["uid"], cs.name, index))
+                     epoch=c.clock.epoch, rng=_rng(c.config.seed, pod["metadata"]["uid"], cs.name, index), cluster=c)
     lines: list[tuple[float, str]] = []
     if behavior is not None and behavior.start_error:
         return lines
     if behavior is not None and behavior.output:
-        lines += [(run.started + off, text) for off, text in behavior.output if run.started + off <= end]
+        lines += [(run.started + off, render(text, c.clock.datetime(run.started + off)))
+                  for off, text in behavior.output if run.started + off <= end]
     if behavior is None or not behavior.output or behavior.run_seconds is None:
         style = LOG_STYLES.get(behavior.log_style if behavior else "generic", generic)
         lines += [(t, text) for t, text in style(ctx) if t <= end]
