@@ -28,6 +28,7 @@ from cluster.sim.resources import ResourceRegistry
 from cluster.sim.runtime.behavior import BehaviorResolver
 from cluster.sim.runtime.containers import ContainerRuntime
 from cluster.sim.runtime.images import ImageCatalog
+from cluster.sim.runtime.shell import ShellRegistry
 from cluster.sim.store import ObjectStore, WatchEvent
 from cluster.sim.views import Views
 
@@ -55,6 +56,7 @@ class SimCluster:
         self.images = ImageCatalog()
         self.behaviors = BehaviorResolver()
         self.runtime = ContainerRuntime(self)
+        self.shell = ShellRegistry(self)  # what `kubectl exec` runs in containers
         self.controllers: dict[str, Controller] = {c.name: c for c in build_controllers(self)}
         self._watchers: dict[str, list[Controller]] = {}
         for ctl in self.controllers.values():

@@ -28,13 +28,17 @@ class SimServer:
 
     def __init__(self, cluster: SimCluster | None = None, host: str = "127.0.0.1", port: int = 0,
                  kubeconfig: Path | str | None = None, extra_routes: list | None = None,
-                 telemetry: Telemetry | None = None):
+                 telemetry: bool = False):
         self.cluster = cluster or SimCluster(SimConfig())
         self.host = host
         self.port = port
         self.kubeconfig_path = Path(kubeconfig) if kubeconfig else None
-        self.extra_routes = extra_routes or []
+        self.extra_routes = list(extra_routes or [])
         self.telemetry = telemetry
+        if telemetry:
+            from cluster.sim.telemetry.serve import telemetry_routes
+
+            self.extra_routes += telemetry_routes(self.cluster)
         self._sock: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -76,10 +80,17 @@ class SimServer:
     def write_kubeconfig(self) -> Path | None:
         if self.kubeconfig_path is None:
             return None
-        telemetry = self.telemetry or Telemetry()
+        telemetry = self.telemetry_urls()
         assert self.tls is not None
         return write_kubeconfig(self.kubeconfig_path, sim_kubeconfig(self.url, self.token, self.tls.ca_pem,
                                                                      telemetry=telemetry))
+
+    def telemetry_urls(self) -> Telemetry:
+        if not self.telemetry:
+            return Telemetry()
+        from cluster.sim.telemetry.serve import JAEGER_PATH, PROMETHEUS_PATH
+
+        return Telemetry(prometheus=self.url + PROMETHEUS_PATH, jaeger=self.url + JAEGER_PATH)
 
     @property
     def ca_pem(self) -> bytes:

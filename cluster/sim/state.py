@@ -23,6 +23,16 @@ def save_state(c: SimCluster, path: Path) -> None:
     with c.lock:
         snap = c.snapshot()
         snap["ids"] = _jsonable(c.ids.getstate())
+        apps = getattr(c, "apps", None)
+        if apps is not None:
+            st = apps.state
+            snap["apps"] = {
+                "models": [run.model.name for run in apps.by_namespace.values()],
+                "mongo": {k: {"users": v.users, "initialized": v.initialized} for k, v in st.mongo.items()},
+                "mongo_tls": [[ns, comp, mode] for (ns, comp), mode in st.mongo_tls.items()],
+                "flags": st.flags,
+                "chaos": [vars(e) for e in st.chaos],
+            }
     tmp = Path(f"{path}.tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_bytes(orjson.dumps(snap))
@@ -54,6 +64,8 @@ def load_state(c: SimCluster, path: Path) -> None:
                     c.pod_ip_pool(n).used = set(ips)
             for crd in c.store.list("customresourcedefinitions.apiextensions.k8s.io"):
                 c.registry.add_crd(crd)
+            if snap.get("apps"):
+                _restore_apps(c, snap["apps"])  # before the runtime: app containers' behaviours need the apps
             c.runtime.pods.clear()
             for uid, p in snap["runtime"]["pods"].items():
                 containers = {}
@@ -78,6 +90,25 @@ def load_state(c: SimCluster, path: Path) -> None:
     except (OSError, KeyError, TypeError, orjson.JSONDecodeError) as e:
         raise StateError(f"cannot restore the simulated cluster from {path}: {e}; delete the file to start "
                          "afresh") from e
+
+
+def _restore_apps(c: SimCluster, data: dict) -> None:
+    from cluster.sim.apps import APPS
+    from cluster.sim.apps.runtime import Apps
+    from cluster.sim.apps.state import ChaosEffect, MongoData
+
+    apps = Apps.of(c)
+    for name in data["models"]:
+        apps.add(APPS[name])
+    st = apps.state
+    st.mongo = {k: MongoData(users=v["users"], initialized=v["initialized"]) for k, v in data["mongo"].items()}
+    st.mongo_tls = {(ns, comp): mode for ns, comp, mode in data["mongo_tls"]}
+    st.flags = data["flags"]
+    st.chaos = [ChaosEffect(**e) for e in data["chaos"]]
+    if c.registry.by_key("podchaos.chaos-mesh.org") is not None:
+        from cluster.sim.chaos import install_chaos_mesh
+
+        install_chaos_mesh(c)
 
 
 def _resolve_behaviors(c: SimCluster, rt: PodRuntime) -> None:

@@ -53,8 +53,9 @@ def _poisson(rng: random.Random, start: float, end: float, rate: float) -> Itera
 Line = Callable[[datetime, str, str], str]  # (time, level, message) -> text
 
 
-def _stream(ctx: LogContext, startup: list[str], line: Line, info: Callable[[str, random.Random], str] | None,
-            info_share: float) -> Iterator[tuple[float, str]]:
+def _stream(
+    ctx: LogContext, startup: list[str], line: Line, info: Callable[[str, random.Random], str] | None, info_share: float
+) -> Iterator[tuple[float, str]]:
     """Start-up lines, then per snapshot stretch: request lines (``info_share`` of requests) and error lines."""
     for i, text in enumerate(startup):
         t = ctx.start + 0.01 * (i + 1)
@@ -115,8 +116,9 @@ def zerolog(ctx: LogContext) -> Iterator[tuple[float, str]]:
         '{"level":"info","time":"@iso","message":"Set global log level: info"}',
         '{"level":"info","time":"@iso","message":"Tune: setGCPercent to 100"}',
         f"cmd/{name}/main.go:24 > Reading config...",
-        f"cmd/{name}/main.go:37 > Read database URL: mongodb-{name}:27017" if found and found[1].stores else
-        f"cmd/{name}/main.go:38 > Read target port: {port}",
+        f"cmd/{name}/main.go:37 > Read database URL: mongodb-{name}:27017"
+        if found and found[1].stores
+        else f"cmd/{name}/main.go:38 > Read target port: {port}",
         f"cmd/{name}/main.go:57 > Initializing jaeger agent [service name: {name} | host: jaeger:6831]...",
         "tracing/tracer.go:26 > Jaeger client: adjusted sample ratio 1.000000",
         f"cmd/{name}/main.go:62 > Jaeger agent initialized",
@@ -153,8 +155,10 @@ def openresty(ctx: LogContext) -> Iterator[tuple[float, str]]:
     def line(at: datetime, level: str, msg: str) -> str:
         if level == "info":
             return msg.replace("@clf", at.strftime("%d/%b/%Y:%H:%M:%S +0000"))
-        return f"{at.strftime('%Y/%m/%d %H:%M:%S')} [error] 14#14: *{int(at.timestamp()) % 9973} [lua] " \
-               f"compose.lua:62: {msg}, client: 10.244.1.1, server: localhost"
+        return (
+            f"{at.strftime('%Y/%m/%d %H:%M:%S')} [error] 14#14: *{int(at.timestamp()) % 9973} [lua] "
+            f"compose.lua:62: {msg}, client: 10.244.1.1, server: localhost"
+        )
 
     def info(op: str, rng: random.Random) -> str:
         path = op if op.startswith("/") else "/"
@@ -167,15 +171,44 @@ def mongod(ctx: LogContext) -> Iterator[tuple[float, str]]:
     def j(at: datetime, comp: str, id_: int, c: str, msg: str, attr: str = "", sev: str = "I") -> str:
         stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+00:00"
         extra = f',"attr":{attr}' if attr else ""
-        return f'{{"t":{{"$date":"{stamp}"}},"s":"{sev}",  "c":"{comp}", "id":{id_},   "ctx":"{c}","msg":"{msg}"{extra}}}'
+        return (
+            f'{{"t":{{"$date":"{stamp}"}},"s":"{sev}",  "c":"{comp}", "id":{id_},   "ctx":"{c}","msg":"{msg}"{extra}}}'
+        )
 
-    yield ctx.start + 0.01, j(ctx.at(ctx.start), "CONTROL", 23285, "main",
-                              "Automatically disabling TLS 1.0, to force-enable TLS 1.0 specify --sslDisabledProtocols 'none'")
-    yield ctx.start + 0.02, j(ctx.at(ctx.start), "CONTROL", 4615611, "initandlisten", "MongoDB starting",
-                              '{"pid":1,"port":27017,"dbPath":"/data/db","architecture":"64-bit","host":"' +
-                              ctx.pod["metadata"]["name"] + '"}')
-    yield ctx.start + 0.3, j(ctx.at(ctx.start + 0.3), "NETWORK", 23016, "listener", "Waiting for connections",
-                             '{"port":27017,"ssl":"off"}')
+    yield (
+        ctx.start + 0.01,
+        j(
+            ctx.at(ctx.start),
+            "CONTROL",
+            23285,
+            "main",
+            "Automatically disabling TLS 1.0, to force-enable TLS 1.0 specify --sslDisabledProtocols 'none'",
+        ),
+    )
+    yield (
+        ctx.start + 0.02,
+        j(
+            ctx.at(ctx.start),
+            "CONTROL",
+            4615611,
+            "initandlisten",
+            "MongoDB starting",
+            '{"pid":1,"port":27017,"dbPath":"/data/db","architecture":"64-bit","host":"'
+            + ctx.pod["metadata"]["name"]
+            + '"}',
+        ),
+    )
+    yield (
+        ctx.start + 0.3,
+        j(
+            ctx.at(ctx.start + 0.3),
+            "NETWORK",
+            23016,
+            "listener",
+            "Waiting for connections",
+            '{"port":27017,"ssl":"off"}',
+        ),
+    )
     found = _find(ctx)
     if found is None:
         return
@@ -188,32 +221,60 @@ def mongod(ctx: LogContext) -> Iterator[tuple[float, str]]:
             continue
         tr = _traffic(run, snap).get(comp.name)
         rate = tr.rate if tr else 0.0
-        failing = [(caller, e) for (caller, callee), e in snap.edges.items() if callee == comp.name and e.error in (
-            "auth", "unregistered", "tls")]
+        failing = [
+            (caller, e)
+            for (caller, callee), e in snap.edges.items()
+            if callee == comp.name and e.error in ("auth", "unregistered", "tls")
+        ]
         events = []
-        conn = 0
-        for at in _poisson(ctx.rng, lo, hi, min(rate, 0.2)):
-            conn += 1
-            events.append((at, j(ctx.at(at), "NETWORK", 22943, "listener", "Connection accepted",
-                                 f'{{"remote":"10.244.1.{10 + conn % 200}:{40000 + conn}","connectionId":{conn},'
-                                 f'"connectionCount":{1 + conn % 7}}}')))
+        for conn, at in enumerate(_poisson(ctx.rng, lo, hi, min(rate, 0.2)), start=1):
+            events.append((
+                at,
+                j(
+                    ctx.at(at),
+                    "NETWORK",
+                    22943,
+                    "listener",
+                    "Connection accepted",
+                    f'{{"remote":"10.244.1.{10 + conn % 200}:{40000 + conn}","connectionId":{conn},'
+                    f'"connectionCount":{1 + conn % 7}}}',
+                ),
+            ))
         for caller, e in failing:
             for at in _poisson(ctx.rng, lo, hi, 0.5):
                 remote = f'"remote":"10.244.1.{20 + len(caller)}:{41000 + int(at) % 20000}"'
                 if e.error == "unregistered":
-                    text = j(ctx.at(at), "ACCESS", 20249, f"conn{int(at) % 997}", "Authentication failed",
-                             '{"mechanism":"SCRAM-SHA-1","speculative":false,"principalName":"admin",'
-                             '"authenticationDatabase":"admin",' + remote + ',"extraInfo":{},'
-                             '"error":"UserNotFound: Could not find user \\"admin\\" for db \\"admin\\""}')
+                    text = j(
+                        ctx.at(at),
+                        "ACCESS",
+                        20249,
+                        f"conn{int(at) % 997}",
+                        "Authentication failed",
+                        '{"mechanism":"SCRAM-SHA-1","speculative":false,"principalName":"admin",'
+                        '"authenticationDatabase":"admin",' + remote + ',"extraInfo":{},'
+                        '"error":"UserNotFound: Could not find user \\"admin\\" for db \\"admin\\""}',
+                    )
                 elif e.error == "auth":
-                    text = j(ctx.at(at), "ACCESS", 20436, f"conn{int(at) % 997}", "Checking authorization failed",
-                             '{"error":{"code":13,"codeName":"Unauthorized","errmsg":"' +
-                             e.message.replace('"', '\\"') + '"}}')
+                    text = j(
+                        ctx.at(at),
+                        "ACCESS",
+                        20436,
+                        f"conn{int(at) % 997}",
+                        "Checking authorization failed",
+                        '{"error":{"code":13,"codeName":"Unauthorized","errmsg":"'
+                        + e.message.replace('"', '\\"')
+                        + '"}}',
+                    )
                 else:
-                    text = j(ctx.at(at), "NETWORK", 22988, f"conn{int(at) % 997}",
-                             "Error receiving request from client. Ending connection from remote",
-                             '{"error":{"code":141,"codeName":"SSLHandshakeFailed","errmsg":"The server is configured '
-                             'to only allow SSL connections"},' + remote + "}")
+                    text = j(
+                        ctx.at(at),
+                        "NETWORK",
+                        22988,
+                        f"conn{int(at) % 997}",
+                        "Error receiving request from client. Ending connection from remote",
+                        '{"error":{"code":141,"codeName":"SSLHandshakeFailed","errmsg":"The server is configured '
+                        'to only allow SSL connections"},' + remote + "}",
+                    )
                 events.append((at, text))
         events.sort()
         yield from events
@@ -252,41 +313,91 @@ def flagd(ctx: LogContext) -> Iterator[tuple[float, str]]:
     if found:
         flags = found[0].state.flags.get(found[0].model.namespace, {})
     ts = ctx.at(ctx.start).timestamp()
-    yield ctx.start + 0.01, f'{{"level":"info","ts":{ts:.6f},"caller":"cmd/start.go:118","msg":"flagd version: v0.12.8"}}'
-    yield ctx.start + 0.02, (f'{{"level":"info","ts":{ts:.6f},"caller":"store/flags.go:97","msg":"loaded '
-                             f'{len(flags)} flags from file:./etc/flagd/demo.flagd.json"}}')
+    yield (
+        ctx.start + 0.01,
+        f'{{"level":"info","ts":{ts:.6f},"caller":"cmd/start.go:118","msg":"flagd version: v0.12.8"}}',
+    )
+    yield (
+        ctx.start + 0.02,
+        (
+            f'{{"level":"info","ts":{ts:.6f},"caller":"store/flags.go:97","msg":"loaded '
+            f'{len(flags)} flags from file:./etc/flagd/demo.flagd.json"}}'
+        ),
+    )
     on = sorted(k for k, v in flags.items() if v not in (None, False, 0, "off"))
     for name in on:
-        yield ctx.start + 0.03, (f'{{"level":"info","ts":{ts:.6f},"caller":"evaluator/json.go:240","msg":"flag '
-                                 f'{name} default variant is not off"}}')
-    yield ctx.start + 0.05, f'{{"level":"info","ts":{ts:.6f},"caller":"flag-sync/sync_service.go:56","msg":"starting flag sync service on port 8015"}}'
+        yield (
+            ctx.start + 0.03,
+            (
+                f'{{"level":"info","ts":{ts:.6f},"caller":"evaluator/json.go:240","msg":"flag '
+                f'{name} default variant is not off"}}'
+            ),
+        )
+    yield (
+        ctx.start + 0.05,
+        f'{{"level":"info","ts":{ts:.6f},"caller":"flag-sync/sync_service.go:56",'
+        '"msg":"starting flag sync service on port 8015"}',
+    )
 
 
 def kafka(ctx: LogContext) -> Iterator[tuple[float, str]]:
     def line(at: datetime, level: str, msg: str) -> str:
         return f"[{at.strftime('%Y-%m-%d %H:%M:%S,%f')[:-3]}] {'INFO' if level == 'info' else 'ERROR'} {msg}"
 
-    yield from _stream(ctx, ["[KafkaRaftServer nodeId=1] Kafka Server started (kafka.server.KafkaRaftServer)"], line,
-                       None, 0.0)
+    yield from _stream(
+        ctx, ["[KafkaRaftServer nodeId=1] Kafka Server started (kafka.server.KafkaRaftServer)"], line, None, 0.0
+    )
 
 
 def consul(ctx: LogContext) -> Iterator[tuple[float, str]]:
-    for i, msg in enumerate(("agent: Consul agent running!", "agent.server: New leader elected: payload=consul",
-                             "agent: Synced node info")):
+    for i, msg in enumerate((
+        "agent: Consul agent running!",
+        "agent.server: New leader elected: payload=consul",
+        "agent: Synced node info",
+    )):
         t = ctx.start + 0.01 * (i + 1)
         yield t, f"{ctx.at(t).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z [INFO]  {msg}"
 
 
 def jaeger(ctx: LogContext) -> Iterator[tuple[float, str]]:
     ts = ctx.at(ctx.start).timestamp()
-    yield ctx.start + 0.01, f'{{"level":"info","ts":{ts:.6f},"caller":"app/server.go:215","msg":"Starting HTTP server","port":16686}}'
-    yield ctx.start + 0.02, f'{{"level":"info","ts":{ts:.6f},"caller":"healthcheck/handler.go:129","msg":"Health Check state change","status":"ready"}}'
+    yield (
+        ctx.start + 0.01,
+        f'{{"level":"info","ts":{ts:.6f},"caller":"app/server.go:215","msg":"Starting HTTP server","port":16686}}',
+    )
+    yield (
+        ctx.start + 0.02,
+        f'{{"level":"info","ts":{ts:.6f},"caller":"healthcheck/handler.go:129",'
+        '"msg":"Health Check state change","status":"ready"}',
+    )
 
 
 def register() -> None:
-    styles: dict[str, base.Style] = {"zerolog": zerolog, "thrift": thrift, "openresty": openresty, "mongod": mongod,
-                                     "flagd": flagd, "kafka": kafka, "consul": consul, "jaeger": jaeger}
-    for lang in ("envoy", "typescript", "java", "dotnet", "go", "cpp", "ruby", "javascript", "php", "python",
-                 "rust", "nginx", "kotlin", "locust"):
+    styles: dict[str, base.Style] = {
+        "zerolog": zerolog,
+        "thrift": thrift,
+        "openresty": openresty,
+        "mongod": mongod,
+        "flagd": flagd,
+        "kafka": kafka,
+        "consul": consul,
+        "jaeger": jaeger,
+    }
+    for lang in (
+        "envoy",
+        "typescript",
+        "java",
+        "dotnet",
+        "go",
+        "cpp",
+        "ruby",
+        "javascript",
+        "php",
+        "python",
+        "rust",
+        "nginx",
+        "kotlin",
+        "locust",
+    ):
         styles[f"otel-{lang}"] = _otel(lang)
     base.LOG_STYLES.update(styles)

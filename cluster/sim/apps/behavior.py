@@ -40,15 +40,16 @@ class AppBehavior:
         if base.pull_error or base.start_error:
             return base
         image = ctx.container.get("image", "")
-        repo, tag = normalize(image)
+        repo = normalize(image)[0]
         if repo.endswith("google-containers/pause"):
             return replace(base, run_seconds=None, log_style="none", output=())
         b = replace(base, memory_bytes=comp.memory_mib * 2**20, cpu_cores=comp.cpu_cores, log_style=comp.log_style)
         if b.run_seconds is not None and b.exit_code != 0:
             return b  # a command the image has but that exits (e.g. a shell one-liner)
         if repo == normalize("yinfangchen/geo:app3")[0]:
-            return _crash(b, comp, [*_go_start("geo", ctx), (0.9, _zl(ctx, "FTL", "cmd/geo/db.go:26",
-                                                                    "no reachable servers"))])
+            return _crash(
+                b, comp, [*_go_start("geo", ctx), (0.9, _zl(ctx, "FTL", "cmd/geo/db.go:26", "no reachable servers"))]
+            )
         prog = program_of(run.model, comp, ctx.pod) or comp
         if comp.role == "mongodb":
             return self._mongod(cluster, run, comp, ctx, b)
@@ -66,22 +67,52 @@ class AppBehavior:
             callee = app.component(store)
             if callee.role != "mongodb":
                 continue
-            listening = {(p.get("status") or {}).get("podIP"): (callee.container_ports)
-                         for p in component_pods(c, app, callee) if running(c, p)
-                         and program_of(app, callee, p) is not None}
+            listening = {
+                (p.get("status") or {}).get("podIP"): (callee.container_ports)
+                for p in component_pods(c, app, callee)
+                if running(c, p) and program_of(app, callee, p) is not None
+            }
             pods_by_ip = {(p.get("status") or {}).get("podIP"): p for p in component_pods(c, app, callee)}
             e = _edge(c, run, prog, callee, {k: v for k, v in listening.items() if k}, pods_by_ip, c.clock.now)
             if e.fail >= 1.0:
                 if prog.language == "go":
-                    return _crash(b, prog, [*_go_start(prog.name, ctx),
-                                            (1.0, _zl(ctx, "FTL", f"cmd/{prog.name}/db.go:35", e.message))])
-                return _crash(b, prog, [
-                    (0.01, _thrift(ctx, 0.01, "info", f"({_bin(prog)}.cpp:51:main) Starting the {prog.name} server ...")),
-                    *[(0.5 + i, _thrift(ctx, 0.5 + i, "error", f"({_bin(prog)}.cpp:79:main) Failed to create mongodb "
-                                         f"index, try again: {e.message}")) for i in range(3)],
-                    (3.6, "terminate called after throwing an instance of 'mongocxx::v_noabi::bulk_write_exception'"),
-                    (3.6, f"  what():  {e.message}"),
-                ], code=134, after=3.6)
+                    return _crash(
+                        b,
+                        prog,
+                        [*_go_start(prog.name, ctx), (1.0, _zl(ctx, "FTL", f"cmd/{prog.name}/db.go:35", e.message))],
+                    )
+                return _crash(
+                    b,
+                    prog,
+                    [
+                        (
+                            0.01,
+                            _thrift(
+                                ctx, 0.01, "info", f"({_bin(prog)}.cpp:51:main) Starting the {prog.name} server ..."
+                            ),
+                        ),
+                        *[
+                            (
+                                0.5 + i,
+                                _thrift(
+                                    ctx,
+                                    0.5 + i,
+                                    "error",
+                                    f"({_bin(prog)}.cpp:79:main) Failed to create mongodb "
+                                    f"index, try again: {e.message}",
+                                ),
+                            )
+                            for i in range(3)
+                        ],
+                        (
+                            3.6,
+                            "terminate called after throwing an instance of 'mongocxx::v_noabi::bulk_write_exception'",
+                        ),
+                        (3.6, f"  what():  {e.message}"),
+                    ],
+                    code=134,
+                    after=3.6,
+                )
         return b
 
     def _mongod(self, c: SimCluster, run: AppRuntime, comp: Component, ctx: ContainerContext, b: Behavior) -> Behavior:
@@ -94,8 +125,10 @@ class AppBehavior:
         data = run.mongo_data(comp, ctx.pod)
         if not data.initialized and "--auth" in args:
             for u in run.model.mongo_users:
-                data.users[u.user] = {"pwd": u.password,
-                                      "roles": [[r, d.replace("{db}", comp.database or "admin")] for r, d in u.roles]}
+                data.users[u.user] = {
+                    "pwd": u.password,
+                    "roles": [[r, d.replace("{db}", comp.database or "admin")] for r, d in u.roles],
+                }
         data.initialized = True
         return b
 
@@ -118,8 +151,9 @@ def _bin(comp: Component) -> str:
     return comp.command[0] if comp.command else comp.name
 
 
-def _crash(b: Behavior, comp: Component, lines: list[tuple[float, str]], code: int = 1,
-           after: float = CRASH_AFTER) -> Behavior:
+def _crash(
+    b: Behavior, comp: Component, lines: list[tuple[float, str]], code: int = 1, after: float = CRASH_AFTER
+) -> Behavior:
     return replace(b, run_seconds=after, exit_code=code, output=tuple(lines), log_style=comp.log_style)
 
 

@@ -17,8 +17,12 @@ def pod_labels(app: AppModel, comp: Component) -> dict[str, str]:
     if app.pod_labels == "kompose":
         return {"io.kompose.service": comp.name}
     if app.pod_labels == "otel":
-        return {"app.kubernetes.io/name": comp.name, "app.kubernetes.io/component": comp.name,
-                "app.kubernetes.io/part-of": "opentelemetry-demo", "opentelemetry.io/name": comp.name}
+        return {
+            "app.kubernetes.io/name": comp.name,
+            "app.kubernetes.io/component": comp.name,
+            "app.kubernetes.io/part-of": "opentelemetry-demo",
+            "opentelemetry.io/name": comp.name,
+        }
     return {"app": comp.name, "service": comp.name}
 
 
@@ -37,11 +41,18 @@ def _meta(app: AppModel, comp: Component, kind: str) -> dict:
 
 
 def deployment(app: AppModel, comp: Component) -> dict:
-    container: dict = {"name": comp.container, "image": comp.image,
-                       "ports": [{"containerPort": p, **({"protocol": "UDP"} if any(
-                           q.target_port == p and q.protocol == "UDP" for q in comp.ports) else {})}
-                                 for p in comp.container_ports],
-                       "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "1"}}}
+    container: dict = {
+        "name": comp.container,
+        "image": comp.image,
+        "ports": [
+            {
+                "containerPort": p,
+                **({"protocol": "UDP"} if any(q.target_port == p and q.protocol == "UDP" for q in comp.ports) else {}),
+            }
+            for p in comp.container_ports
+        ],
+        "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "1"}},
+    }
     if comp.command:
         container["command"] = list(comp.command)
     if comp.args:
@@ -64,9 +75,14 @@ def deployment(app: AppModel, comp: Component) -> dict:
         spec["volumes"] = volumes
     labels = pod_labels(app, comp)
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(app, comp, "Deployment"),
-        "spec": {"replicas": comp.replicas, "selector": {"matchLabels": {app.label_key: comp.name}},
-                 "template": {"metadata": {"labels": labels}, "spec": spec}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(app, comp, "Deployment"),
+        "spec": {
+            "replicas": comp.replicas,
+            "selector": {"matchLabels": {app.label_key: comp.name}},
+            "template": {"metadata": {"labels": labels}, "spec": spec},
+        },
     }
 
 
@@ -77,8 +93,12 @@ def service(app: AppModel, comp: Component) -> dict:
         if p.name:
             port["name"] = p.name
         ports.append(port)
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(app, comp, "Service"),
-            "spec": {"selector": {app.label_key: comp.name}, "ports": ports}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(app, comp, "Service"),
+        "spec": {"selector": {app.label_key: comp.name}, "ports": ports},
+    }
 
 
 def volumes(app: AppModel, comp: Component) -> list[tuple[str, dict]]:
@@ -87,25 +107,52 @@ def volumes(app: AppModel, comp: Component) -> list[tuple[str, dict]]:
         return []
     pv_name, sc = f"{comp.volume}-pv", f"{comp.volume}-storage"
     return [
-        ("persistentvolumes", {"apiVersion": "v1", "kind": "PersistentVolume",
-                               "metadata": {"name": pv_name, "labels": {"app": comp.name}},
-                               "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                                        "persistentVolumeReclaimPolicy": "Retain", "storageClassName": sc,
-                                        "hostPath": {"path": f"/data/volumes/{pv_name}", "type": "DirectoryOrCreate"}}}),
-        ("persistentvolumeclaims", {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                                    "metadata": {"name": f"{comp.volume}-pvc", "namespace": app.namespace},
-                                    "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": sc,
-                                             "resources": {"requests": {"storage": "1Gi"}}}}),
+        (
+            "persistentvolumes",
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": pv_name, "labels": {"app": comp.name}},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": sc,
+                    "hostPath": {"path": f"/data/volumes/{pv_name}", "type": "DirectoryOrCreate"},
+                },
+            },
+        ),
+        (
+            "persistentvolumeclaims",
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": f"{comp.volume}-pvc", "namespace": app.namespace},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": sc,
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        ),
     ]
 
 
 def render(app: AppModel) -> list[tuple[str, dict]]:
     """(resource key, object) in the order they are applied."""
-    out: list[tuple[str, dict]] = [("namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                   "metadata": {"name": app.namespace}})]
+    out: list[tuple[str, dict]] = [
+        ("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app.namespace}})
+    ]
     for name, data in app.config_maps.items():
-        out.append(("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
-                                   "metadata": {"name": name, "namespace": app.namespace}, "data": dict(data)}))
+        out.append((
+            "configmaps",
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": app.namespace},
+                "data": dict(data),
+            },
+        ))
     for comp in app.components:
         out += volumes(app, comp)
     for comp in app.components:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cluster.sim.apps.model import AppModel, Call, Component
-from cluster.sim.controllers.base import pod_ready
 from cluster.sim.runtime.images import normalize
 
 if TYPE_CHECKING:
@@ -98,16 +97,21 @@ class History:
 
 # ------------------------------------------------------------------------------------------------ pods
 def component_pods(c: SimCluster, app: AppModel, comp: Component) -> list[dict]:
-    return [p for p in c.store.list("pods", app.namespace)
-            if (p["metadata"].get("labels") or {}).get(app.label_key) == comp.name
-            and not p["metadata"].get("deletionTimestamp")
-            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    return [
+        p
+        for p in c.store.list("pods", app.namespace)
+        if (p["metadata"].get("labels") or {}).get(app.label_key) == comp.name
+        and not p["metadata"].get("deletionTimestamp")
+        and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
 
 
 def program_of(app: AppModel, comp: Component, pod: dict) -> Component | None:
     """Which component's code a pod runs: by binary for multi-binary images, by image otherwise."""
-    ctr = next((x for x in pod["spec"].get("containers") or [] if x["name"] == comp.container),
-               (pod["spec"].get("containers") or [None])[0])
+    ctr = next(
+        (x for x in pod["spec"].get("containers") or [] if x["name"] == comp.container),
+        (pod["spec"].get("containers") or [None])[0],
+    )
     if ctr is None:
         return None
     repo = normalize(ctr.get("image", ""))[0]
@@ -168,12 +172,27 @@ def compute(c: SimCluster, run: AppRuntime) -> Snapshot:
 def _merge(h: ComponentHealth, e: ComponentHealth) -> ComponentHealth:
     from dataclasses import replace
 
-    return replace(h, fail=e.fail, fail_ops=e.fail_ops, message=e.message, latency_ms=e.latency_ms,
-                   cpu_factor=e.cpu_factor, mem_factor=e.mem_factor, rate_factor=e.rate_factor)
+    return replace(
+        h,
+        fail=e.fail,
+        fail_ops=e.fail_ops,
+        message=e.message,
+        latency_ms=e.latency_ms,
+        cpu_factor=e.cpu_factor,
+        mem_factor=e.mem_factor,
+        rate_factor=e.rate_factor,
+    )
 
 
-def _edge(c: SimCluster, run: AppRuntime, caller: Component, callee: Component, listening: dict[str, tuple[int, ...]],
-          pods_by_ip: dict[str, dict], now: float) -> EdgeHealth:
+def _edge(
+    c: SimCluster,
+    run: AppRuntime,
+    caller: Component,
+    callee: Component,
+    listening: dict[str, tuple[int, ...]],
+    pods_by_ip: dict[str, dict],
+    now: float,
+) -> EdgeHealth:
     app = run.model
     svc = c.store.get("services", app.namespace, callee.name)
     lang = caller.language
@@ -186,9 +205,11 @@ def _edge(c: SimCluster, run: AppRuntime, caller: Component, callee: Component, 
     ep = c.store.get("endpoints", app.namespace, callee.name) or {}
     targets: list[tuple[str, int]] = []
     for subset in ep.get("subsets") or []:
-        ports = [p["port"] for p in subset.get("ports") or []
-                 if p.get("name", "") == (callee.ports[0].name or p.get("name", ""))] or \
-            [p["port"] for p in subset.get("ports") or []][:1]
+        ports = [
+            p["port"]
+            for p in subset.get("ports") or []
+            if p.get("name", "") == (callee.ports[0].name or p.get("name", ""))
+        ] or [p["port"] for p in subset.get("ports") or []][:1]
         for addr in subset.get("addresses") or []:
             for p in ports[:1]:
                 targets.append((addr["ip"], p))
@@ -221,8 +242,14 @@ def _edge(c: SimCluster, run: AppRuntime, caller: Component, callee: Component, 
     return EdgeHealth(0.0, "", "", latency) if latency else OK_EDGE
 
 
-def _mongo_problem(c: SimCluster, run: AppRuntime, caller: Component, mongo: Component,
-                   good: list[tuple[str, int]], pods_by_ip: dict[str, dict]) -> EdgeHealth | None:
+def _mongo_problem(
+    c: SimCluster,
+    run: AppRuntime,
+    caller: Component,
+    mongo: Component,
+    good: list[tuple[str, int]],
+    pods_by_ip: dict[str, dict],
+) -> EdgeHealth | None:
     pod = pods_by_ip.get(good[0][0])
     if pod is None:
         return None
@@ -253,27 +280,35 @@ def _msg(lang: str, kind: str, callee: Component, ip: str, port: int) -> str:
     host = callee.name
     db = callee.database or ""
     if kind == "auth":
-        return (f'not authorized on {db} to execute command {{ find: "{db.removesuffix("-db")}", '
-                f'filter: {{}}, $db: "{db}" }}')
+        return (
+            f'not authorized on {db} to execute command {{ find: "{db.removesuffix("-db")}", '
+            f'filter: {{}}, $db: "{db}" }}'
+        )
     if kind == "unregistered":
         return "server returned error on SASL authentication step: Authentication failed."
     if kind == "tls":
         if lang == "c++":
-            return (f"No suitable servers found (`serverSelectionTryOnce` set): [connection closed calling hello on "
-                    f"'{host}:27017']")
+            return (
+                f"No suitable servers found (`serverSelectionTryOnce` set): [connection closed calling hello on "
+                f"'{host}:27017']"
+            )
         return "connection() error occurred during connection handshake: connection reset by peer"
     if lang == "go":
         if kind == "nohost":
-            return (f'rpc error: code = Unavailable desc = connection error: desc = "transport: Error while '
-                    f'dialing: dial tcp: lookup {host} on 10.96.0.10:53: no such host"')
+            return (
+                f'rpc error: code = Unavailable desc = connection error: desc = "transport: Error while '
+                f'dialing: dial tcp: lookup {host} on 10.96.0.10:53: no such host"'
+            )
         if kind == "timeout":
             return "rpc error: code = DeadlineExceeded desc = context deadline exceeded"
         if callee.role in ("mongodb",):
             return f"no reachable servers ({host}:{port})"
         if callee.role in ("memcached",):
             return f"dial tcp {ip}:{port}: connect: connection refused"
-        return (f'rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: '
-                f'dial tcp {ip}:{port}: connect: connection refused"')
+        return (
+            f'rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: '
+            f'dial tcp {ip}:{port}: connect: connection refused"'
+        )
     if lang in ("c++", "lua"):
         if kind == "timeout":
             return f"TSocket::read() THRIFT_EAGAIN (timed out) <Host: {host} Port: {port}>"
@@ -298,15 +333,25 @@ def _flag_effects(app: AppModel, flags: dict[str, object]) -> dict[str, Componen
     if not flags:
         return out
     if _flag_on(flags, "adFailure"):
-        out["ad"] = ComponentHealth(fail_ops=(("GetAds", 0.1, "GetAds Failed with status Status{code=UNAVAILABLE, "
-                                                         "description=null, cause=null}"),))
+        out["ad"] = ComponentHealth(
+            fail_ops=(
+                ("GetAds", 0.1, "GetAds Failed with status Status{code=UNAVAILABLE, description=null, cause=null}"),
+            )
+        )
     if _flag_on(flags, "adHighCpu"):
         out["ad"] = ComponentHealth(cpu_factor=40.0, latency_ms=180.0)
     if _flag_on(flags, "adManualGc"):
         out["ad"] = ComponentHealth(latency_ms=600.0, mem_factor=1.8, cpu_factor=8.0)
     if _flag_on(flags, "cartFailure"):
-        out["cart"] = ComponentHealth(fail_ops=(("EmptyCart", 1.0, "Can't access cart storage. System.ApplicationException:"
-                                                              " Wasn't able to connect to redis"),))
+        out["cart"] = ComponentHealth(
+            fail_ops=(
+                (
+                    "EmptyCart",
+                    1.0,
+                    "Can't access cart storage. System.ApplicationException: Wasn't able to connect to redis",
+                ),
+            )
+        )
     slow = _flag_on(flags, "imageSlowLoad")
     if slow:
         out["image-provider"] = ComponentHealth(latency_ms=float(slow) if isinstance(slow, (int, float)) else 10000.0)
@@ -318,11 +363,19 @@ def _flag_effects(app: AppModel, flags: dict[str, object]) -> dict[str, Componen
         out["frontend"] = ComponentHealth(cpu_factor=12.0, latency_ms=120.0, rate_factor=20.0)
     pf = _flag_on(flags, "paymentFailure")
     if pf:
-        out["payment"] = ComponentHealth(fail_ops=(("Charge", float(pf) if isinstance(pf, (int, float)) else 1.0,
-                                                    "Payment request failed. Invalid token. app.loyalty.level=gold"),))
+        out["payment"] = ComponentHealth(
+            fail_ops=(
+                (
+                    "Charge",
+                    float(pf) if isinstance(pf, (int, float)) else 1.0,
+                    "Payment request failed. Invalid token. app.loyalty.level=gold",
+                ),
+            )
+        )
     if _flag_on(flags, "productCatalogFailure"):
-        out["product-catalog"] = ComponentHealth(fail_ops=(("GetProduct", 0.1, "Error: Product Catalog Fail Feature "
-                                                                               "Flag Enabled"),))
+        out["product-catalog"] = ComponentHealth(
+            fail_ops=(("GetProduct", 0.1, "Error: Product Catalog Fail Feature Flag Enabled"),)
+        )
     if _flag_on(flags, "recommendationCacheFailure"):
         out["recommendation"] = ComponentHealth(mem_factor=4.0, latency_ms=350.0, cpu_factor=3.0)
     return out
@@ -330,10 +383,15 @@ def _flag_effects(app: AppModel, flags: dict[str, object]) -> dict[str, Componen
 
 def _flag_edges(app: AppModel, flags: dict[str, object]) -> dict[tuple[str, str], EdgeHealth]:
     if flags and _flag_on(flags, "paymentUnreachable") and app.has("checkout"):
-        return {("checkout", "payment"): EdgeHealth(
-            1.0, "nohost", 'failed to charge card: could not charge the card: rpc error: code = Unavailable desc = '
-            'connection error: desc = "transport: Error while dialing: dial tcp: lookup badAddress on '
-            '10.96.0.10:53: no such host"')}
+        return {
+            ("checkout", "payment"): EdgeHealth(
+                1.0,
+                "nohost",
+                "failed to charge card: could not charge the card: rpc error: code = Unavailable desc = "
+                'connection error: desc = "transport: Error while dialing: dial tcp: lookup badAddress on '
+                '10.96.0.10:53: no such host"',
+            )
+        }
     return {}
 
 
@@ -360,8 +418,11 @@ def op_fail(h: ComponentHealth, op: str) -> tuple[float, str]:
 def traffic(app: AppModel, snap: Snapshot) -> dict[str, Traffic]:
     out: dict[str, Traffic] = {c.name: Traffic() for c in app.components}
     total = sum(r.weight for r in app.requests) or 1.0
-    entry_factor = snap.component(app.entry).rate_factor * snap.component("frontend").rate_factor \
-        if app.has("frontend") and app.entry != "frontend" else snap.component(app.entry).rate_factor
+    entry_factor = (
+        snap.component(app.entry).rate_factor * snap.component("frontend").rate_factor
+        if app.has("frontend") and app.entry != "frontend"
+        else snap.component(app.entry).rate_factor
+    )
     for req in app.requests:
         rate = app.request_rate * entry_factor * req.weight / total
         _walk(app, snap, req.root, rate, out)

@@ -12,8 +12,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["logic", "gateway", "mongodb", "memcached", "redis", "tracing", "discovery", "queue", "flags",
-               "loadgen", "cache", "collector", "frontend"]
+Role = Literal[
+    "logic",
+    "gateway",
+    "mongodb",
+    "memcached",
+    "redis",
+    "tracing",
+    "discovery",
+    "queue",
+    "flags",
+    "loadgen",
+    "cache",
+    "collector",
+    "frontend",
+]
 
 
 class Port(BaseModel):

@@ -19,7 +19,7 @@ class MongoError(Exception):
 
 def create_user(data: MongoData, user: str, pwd: str, roles: list[tuple[str, str]]) -> None:
     if user in data.users:
-        raise MongoError(f"couldn't add user: User \"{user}@admin\" already exists", 51003)
+        raise MongoError(f'couldn\'t add user: User "{user}@admin" already exists', 51003)
     data.users[user] = {"pwd": pwd, "roles": [[r, d] for r, d in roles]}
 
 
@@ -30,7 +30,7 @@ def drop_user(data: MongoData, user: str) -> bool:
 def grant_roles(data: MongoData, user: str, roles: list[tuple[str, str]]) -> None:
     u = data.users.get(user)
     if u is None:
-        raise MongoError(f"Could not find user \"{user}\" for db \"admin\"", 11)
+        raise MongoError(f'Could not find user "{user}" for db "admin"', 11)
     for r, d in roles:
         if [r, d] not in u["roles"]:
             u["roles"].append([r, d])
@@ -39,7 +39,7 @@ def grant_roles(data: MongoData, user: str, roles: list[tuple[str, str]]) -> Non
 def revoke_roles(data: MongoData, user: str, roles: list[tuple[str, str]]) -> None:
     u = data.users.get(user)
     if u is None:
-        raise MongoError(f"Could not find user \"{user}\" for db \"admin\"", 11)
+        raise MongoError(f'Could not find user "{user}" for db "admin"', 11)
     u["roles"] = [x for x in u["roles"] if (x[0], x[1]) not in {(r, d) for r, d in roles}]
 
 
@@ -52,6 +52,14 @@ def authenticate(data: MongoData, user: str | None, pwd: str | None) -> None:
 
 
 def users_doc(data: MongoData, db: str = "admin") -> list[dict]:
-    return [{"_id": f"admin.{name}", "userId": {"$binary": "...", "$type": "04"}, "user": name, "db": "admin",
-             "roles": [{"role": r, "db": d} for r, d in u["roles"]], "mechanisms": ["SCRAM-SHA-1", "SCRAM-SHA-256"]}
-            for name, u in sorted(data.users.items())]
+    return [
+        {
+            "_id": f"admin.{name}",
+            "userId": {"$binary": "...", "$type": "04"},
+            "user": name,
+            "db": "admin",
+            "roles": [{"role": r, "db": d} for r, d in u["roles"]],
+            "mechanisms": ["SCRAM-SHA-1", "SCRAM-SHA-256"],
+        }
+        for name, u in sorted(data.users.items())
+    ]

@@ -1,5 +1,5 @@
-"""A small, honest ``mongo`` shell: the user-administration commands operators run, and the bash scripts
-AIOpsLab's MongoDB pods carry (``/scripts/*.sh``), interpreted against the simulated data directory.
+"""A small, honest ``mongo`` shell: the user-administration commands operators run, and run by ``kubectl exec``
+(and by the bash scripts AIOpsLab's MongoDB pods carry in ``/scripts``), against the simulated data directory.
 
 Understood: ``db.createUser``, ``db.dropUser``, ``db.grantRolesToUser``, ``db.revokeRolesFromUser``,
 ``db.getUsers``, ``db.getUser``, ``db.getSiblingDB(...)``, ``show users``, ``db.runCommand({usersInfo: ...})``,
@@ -11,13 +11,25 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from dataclasses import dataclass
 
-from cluster.sim.apps.mongo import MongoError, authenticate, create_user, drop_user, grant_roles, revoke_roles, users_doc
+from cluster.sim.apps.mongo import (
+    MongoError,
+    authenticate,
+    create_user,
+    drop_user,
+    grant_roles,
+    revoke_roles,
+    users_doc,
+)
 from cluster.sim.apps.state import MongoData
 
-BANNER = "MongoDB shell version v4.4.6\nconnecting to: mongodb://127.0.0.1:27017/admin?compressors=disabled&gssapiServiceName=mongodb\nImplicit session: session { \"id\" : UUID(\"5c1f7b36-8e8b-4d5e-9f51-2b8f3f1f2c11\") }\nMongoDB server version: 4.4.6\n"
+BANNER = (
+    "MongoDB shell version v4.4.6\n"
+    "connecting to: mongodb://127.0.0.1:27017/admin?compressors=disabled&gssapiServiceName=mongodb\n"
+    'Implicit session: session { "id" : UUID("5c1f7b36-8e8b-4d5e-9f51-2b8f3f1f2c11") }\n'
+    "MongoDB server version: 4.4.6\n"
+)
 
 
 @dataclass
@@ -125,42 +137,41 @@ def run_mongo(data: MongoData, argv: list[str], auth_required: bool) -> MongoRes
     try:
         authenticate(data, user, pwd)
     except MongoError as e:
-        return MongoResult(banner, f"Error: {e} :\nconnect@src/mongo/shell/mongo.js:374:17\n"
-                                   "exception: connect failed\nexiting with code 1\n", 1)
+        return MongoResult(
+            banner,
+            f"Error: {e} :\nconnect@src/mongo/shell/mongo.js:374:17\nexception: connect failed\nexiting with code 1\n",
+            1,
+        )
     if script is None:
         return MongoResult(banner, "", 0)
     try:
         return MongoResult(banner + eval_js(data, script, user, auth_required), "", 0)
     except MongoError as e:
-        return MongoResult(banner, f"uncaught exception: Error: {e} :\n_getErrorWithCode@src/mongo/shell/utils.js:25:13\n",
-                           252 if e.code != 1 else 1)
+        return MongoResult(
+            banner,
+            f"uncaught exception: Error: {e} :\n_getErrorWithCode@src/mongo/shell/utils.js:25:13\n",
+            252 if e.code != 1 else 1,
+        )
 
 
-def run_script(data: MongoData, text: str, auth_required: bool) -> MongoResult:
-    """A bash script of VAR=value lines, echo lines and mongo commands (AIOpsLab's /scripts/*.sh)."""
-    env: dict[str, str] = {}
-    out, err = [], []
-    code = 0
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([A-Za-z_]\w*)=(.*)$", line)
-        if m:
-            env[m.group(1)] = shlex.split(m.group(2))[0] if m.group(2) else ""
-            continue
-        expanded = re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda mm: env.get(mm.group(1), ""), line)
-        argv = shlex.split(expanded)
-        if not argv:
-            continue
-        if argv[0] == "echo":
-            out.append(" ".join(argv[1:]) + "\n")
-        elif argv[0] in ("mongo", "mongosh"):
-            r = run_mongo(data, argv, auth_required)
-            out.append(r.stdout)
-            err.append(r.stderr)
-            code = r.code
-        else:
-            err.append(f"{argv[0]}: command not found\n")
-            code = 127
-    return MongoResult("".join(out), "".join(err), code)
+def register(cluster, apps) -> None:
+    """Put ``mongo`` and ``mongosh`` into MongoDB containers of the applications (``kubectl exec``)."""
+    from cluster.sim.runtime.shell import ExecContext, ExecResult
+
+    def program(ctx: ExecContext) -> ExecResult:
+        found = apps.for_pod(ctx.pod)
+        if found is None or found[1].role != "mongodb":
+            return ExecResult(
+                stderr=b"Error: couldn't connect to server 127.0.0.1:27017, connection attempt failed: "
+                b"SocketException: Error connecting to 127.0.0.1:27017 :: caused by :: Connection "
+                b"refused\n",
+                exit_code=1,
+            )
+        run, comp = found
+        args = [*(ctx.container_spec.get("command") or []), *(ctx.container_spec.get("args") or [])]
+        with cluster.lock:
+            r = run_mongo(run.mongo_data(comp, ctx.pod), list(ctx.argv), auth_required="--auth" in args)
+        return ExecResult(stdout=r.stdout.encode(), stderr=r.stderr.encode(), exit_code=r.code)
+
+    for name in ("mongo", "mongosh"):
+        cluster.shell.register(name, program, images=["mongo"])

@@ -269,6 +269,19 @@ class KubeletController(Controller):
         ctx = ContainerContext(pod=pod, container=spec, restart_count=cs.restart_count, init=cs.init)
         return self.c.behaviors.resolve(self.c, ctx)
 
+    def kill_container(self, pod: dict, name: str, exit_code: int = 137, reason: str = "Error") -> bool:
+        """The container's process dies now (a runtime kill, e.g. Chaos Mesh's container-kill): end the current
+        run and apply the restart policy. False when the container is not running."""
+        rt = self.c.runtime.pods.get(pod["metadata"]["uid"])
+        cs = rt.containers.get(name) if rt else None
+        if rt is None or cs is None or cs.phase != "running":
+            return False
+        now = self.c.clock.now
+        self._finish(cs, now, exit_code, reason)
+        self._exited(pod, rt, cs, now)
+        self.c.enqueue(self.key(rt.namespace, rt.name))
+        return True
+
     # ------------------------------------------------------------------------------------------ stopping
     def _terminate(self, pod: dict, rt: PodRuntime) -> None:
         c = self.c

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from cluster.sim.apps import APPS
 from cluster.sim.apps.deploy import deploy
-from cluster.sim.apps.mongo_shell import run_script
 from cluster.sim.apps.runtime import Apps
 from cluster.sim.faults import ops
+from cluster.sim.runtime.shell import ExecContext
 
 if TYPE_CHECKING:
     from cluster.sim.cluster import SimCluster
@@ -71,8 +71,14 @@ def _target_port(c: SimCluster, f: Fault, value: int) -> None:
     if svc is None:
         raise KeyError(f"service {f.target} not found in {f.namespace}")
     idx = next(i for i, p in enumerate(svc["spec"]["ports"]) if p.get("port") == 9090)
-    ops.patch(c, "services", f.namespace, f.target,
-              [{"op": "replace", "path": f"/spec/ports/{idx}/targetPort", "value": value}], ops.JSON_PATCH)
+    ops.patch(
+        c,
+        "services",
+        f.namespace,
+        f.target,
+        [{"op": "replace", "path": f"/spec/ports/{idx}/targetPort", "value": value}],
+        ops.JSON_PATCH,
+    )
 
 
 def _scale(n: int) -> Action:
@@ -87,8 +93,14 @@ def _node_selector(c: SimCluster, f: Fault) -> None:
 
 
 def _no_node_selector(c: SimCluster, f: Fault) -> None:
-    ops.patch(c, "deployments.apps", f.namespace, f.target, {"spec": {"template": {"spec": {"nodeSelector": None}}}},
-              ops.MERGE)
+    ops.patch(
+        c,
+        "deployments.apps",
+        f.namespace,
+        f.target,
+        {"spec": {"template": {"spec": {"nodeSelector": None}}}},
+        ops.MERGE,
+    )
 
 
 def _wrong_bin(c: SimCluster, f: Fault) -> None:
@@ -122,8 +134,11 @@ def _clear_claim_refs(c: SimCluster, f: Fault) -> None:
 # ------------------------------------------------------------------------------------------ application
 def _mongo_pod(c: SimCluster, f: Fault) -> dict:
     app = APPS[f.app]
-    pods = [p for p in ops.pods_with(c, f.namespace, app.label_key, f.target)
-            if (p.get("status") or {}).get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+    pods = [
+        p
+        for p in ops.pods_with(c, f.namespace, app.label_key, f.target)
+        if (p.get("status") or {}).get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+    ]
     if not pods:
         raise RuntimeError(f"no running {f.target} pod to run the fault script in")
     return pods[0]
@@ -136,18 +151,17 @@ def _mongo_script(script: str) -> Action:
     def act(c: SimCluster, f: Fault) -> None:
         svc = f.target.removeprefix("mongodb-")
         name = script.format(svc=svc)
-        cm = ops.get(c, "configmaps", f.namespace, f"failure-admin-{svc}")
-        text = ((cm or {}).get("data") or {}).get(name)
-        if text is None:
-            raise KeyError(f"/scripts/{name} is not in ConfigMap failure-admin-{svc}")
         pod = _mongo_pod(c, f)
-        apps = Apps.of(c)
-        run = apps.by_namespace[f.namespace]
+        run = Apps.of(c).by_namespace[f.namespace]
         comp = run.model.component(f.target)
+        ctr = next(x for x in pod["spec"]["containers"] if x["name"] == comp.container)
+        # The same path as `kubectl exec <mongodb pod> -- bash /scripts/<name>`.
         with c.lock:
-            result = run_script(run.mongo_data(comp, pod), text, auth_required=True)
-        if result.code != 0:
-            raise RuntimeError(f"/scripts/{name} failed in {pod['metadata']['name']}: {result.stderr.strip()}")
+            result = c.shell.run(ExecContext(c, pod, ctr, ["bash", f"/scripts/{name}"]))
+        if result.exit_code != 0:
+            raise RuntimeError(
+                f"/scripts/{name} failed in {pod['metadata']['name']}: {result.stderr.decode(errors='replace').strip()}"
+            )
         ops.delete_pods(c, f.namespace, run.model.label_key, svc)
 
     return act
@@ -161,18 +175,47 @@ def _require_tls(c: SimCluster, f: Fault) -> None:
     pods are deleted, and its clients (configured without TLS) can no longer connect."""
     ns = f.namespace
     if ops.get(c, "secrets", ns, "mongodb-tls") is None:
-        ops.create(c, "secrets", ns, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                                      "metadata": {"name": "mongodb-tls", "namespace": ns},
-                                      "stringData": {"tls.pem": "-----BEGIN PRIVATE KEY-----\n(simulated)\n",
-                                                     "ca.crt": "-----BEGIN CERTIFICATE-----\n(simulated)\n"}})
+        ops.create(
+            c,
+            "secrets",
+            ns,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": {"name": "mongodb-tls", "namespace": ns},
+                "stringData": {
+                    "tls.pem": "-----BEGIN PRIVATE KEY-----\n(simulated)\n",
+                    "ca.crt": "-----BEGIN CERTIFICATE-----\n(simulated)\n",
+                },
+            },
+        )
     d = ops.get(c, "deployments.apps", ns, f.target)
     assert d is not None
     ctr = d["spec"]["template"]["spec"]["containers"][0]
     args = [a for a in ctr.get("args") or [] if a not in TLS_ARGS] + TLS_ARGS
-    ops.patch(c, "deployments.apps", ns, f.target, {"spec": {"template": {"spec": {
-        "containers": [{"name": ctr["name"], "args": args,
-                        "volumeMounts": [{"name": "tls", "mountPath": "/etc/tls"}]}],
-        "volumes": [{"name": "tls", "secret": {"secretName": "mongodb-tls"}}]}}}})
+    ops.patch(
+        c,
+        "deployments.apps",
+        ns,
+        f.target,
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": ctr["name"],
+                                "args": args,
+                                "volumeMounts": [{"name": "tls", "mountPath": "/etc/tls"}],
+                            }
+                        ],
+                        "volumes": [{"name": "tls", "secret": {"secretName": "mongodb-tls"}}],
+                    }
+                }
+            }
+        },
+    )
     c.advance(5)
     ops.delete_pods(c, ns, "app", "url-shorten-service")
 
@@ -182,8 +225,13 @@ def _disable_tls(c: SimCluster, f: Fault) -> None:
     assert d is not None
     ctr = d["spec"]["template"]["spec"]["containers"][0]
     args = [a for i, a in enumerate(ctr.get("args") or []) if a not in TLS_ARGS]
-    ops.patch(c, "deployments.apps", f.namespace, f.target, {"spec": {"template": {"spec": {
-        "containers": [{"name": ctr["name"], "args": args}]}}}})
+    ops.patch(
+        c,
+        "deployments.apps",
+        f.namespace,
+        f.target,
+        {"spec": {"template": {"spec": {"containers": [{"name": ctr["name"], "args": args}]}}}},
+    )
     ops.delete_pods(c, f.namespace, "app", "url-shorten-service")
 
 
@@ -193,15 +241,23 @@ def _image(image: str) -> Action:
 
 # ------------------------------------------------------------------------------------------ Chaos Mesh
 CHAOS = {
-    "container_kill": ("podchaos", "container-kill", {"action": "container-kill", "duration": "200s",
-                                                      "containerNames": ["hotel-reserv-geo"]}),
+    "container_kill": (
+        "podchaos",
+        "container-kill",
+        {"action": "container-kill", "duration": "200s", "containerNames": ["hotel-reserv-geo"]},
+    ),
     "pod_failure_hotel_res": ("podchaos", "pod-failure-experiment", {"action": "pod-failure", "duration": "100s"}),
     "pod_kill_hotel_res": ("podchaos", "pod-kill", {"action": "pod-failure", "duration": "100s"}),
-    "network_loss_hotel_res": ("networkchaos", "loss", {"action": "loss", "duration": "200s",
-                                                        "loss": {"loss": "99", "correlation": "100"}}),
-    "network_delay_hotel_res": ("networkchaos", "delay", {"action": "delay", "duration": "200s",
-                                                          "delay": {"latency": "10s", "correlation": "100",
-                                                                    "jitter": "0ms"}}),
+    "network_loss_hotel_res": (
+        "networkchaos",
+        "loss",
+        {"action": "loss", "duration": "200s", "loss": {"loss": "99", "correlation": "100"}},
+    ),
+    "network_delay_hotel_res": (
+        "networkchaos",
+        "delay",
+        {"action": "delay", "duration": "200s", "delay": {"latency": "10s", "correlation": "100", "jitter": "0ms"}},
+    ),
 }
 CHAOS_KINDS = {"podchaos": "PodChaos", "networkchaos": "NetworkChaos"}
 
@@ -212,10 +268,16 @@ def _chaos(c: SimCluster, f: Fault) -> None:
     install_chaos_mesh(c)
     plural, name, spec = CHAOS[f.family]
     ns = f.namespace
-    obj = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": CHAOS_KINDS[plural],
-           "metadata": {"name": name, "namespace": ns},
-           "spec": {**spec, "mode": "one", "selector": {"namespaces": [ns],
-                                                        "labelSelectors": {"io.kompose.service": f.target}}}}
+    obj = {
+        "apiVersion": "chaos-mesh.org/v1alpha1",
+        "kind": CHAOS_KINDS[plural],
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            **spec,
+            "mode": "one",
+            "selector": {"namespaces": [ns], "labelSelectors": {"io.kompose.service": f.target}},
+        },
+    }
     ops.create(c, f"{plural}.chaos-mesh.org", ns, obj)
 
 
@@ -234,8 +296,14 @@ def _set_flag(variant: str | None) -> Action:
             raise KeyError("ConfigMap flagd-config not found")
         doc = json.loads(cm["data"]["demo.flagd.json"])
         doc["flags"][flag]["defaultVariant"] = variant or "off"
-        ops.patch(c, "configmaps", f.namespace, "flagd-config",
-                  {"data": {"demo.flagd.json": json.dumps(doc, indent=2)}}, ops.MERGE)
+        ops.patch(
+            c,
+            "configmaps",
+            f.namespace,
+            "flagd-config",
+            {"data": {"demo.flagd.json": json.dumps(doc, indent=2)}},
+            ops.MERGE,
+        )
         ops.rollout_restart(c, f.namespace, "flagd")
 
     return act
@@ -245,49 +313,180 @@ def _nothing(c: SimCluster, f: Fault) -> None:
     return None
 
 
-def _spec(name: str, app: str, layer: str, level: str | None, ftype: str | None, oracle: str | None,
-          inject: Action, recover: Action, description: str) -> FamilySpec:
+def _spec(
+    name: str,
+    app: str,
+    layer: str,
+    level: str | None,
+    ftype: str | None,
+    oracle: str | None,
+    inject: Action,
+    recover: Action,
+    description: str,
+) -> FamilySpec:
     return FamilySpec(name, app, layer, level, ftype, oracle, inject, recover, description)
 
 
-FAMILIES: dict[str, FamilySpec] = {f.name: f for f in (
-    _spec("k8s_target_port-misconfig", SOCIAL, "Virtualization", "Virtualization", "Misconfiguration", "M-port",
-          lambda c, f: _target_port(c, f, 9999), lambda c, f: _target_port(c, f, 9090),
-          "The Service's targetPort is changed from 9090 to 9999; the pods still listen on 9090."),
-    _spec("auth_miss_mongodb", SOCIAL, "Application", "Application", "Misconfiguration", "M-ph",
-          _require_tls, _disable_tls,
-          "url-shorten-mongodb is upgraded to require TLS; url-shorten-service connects without TLS."),
-    _spec("revoke_auth_mongodb", HOTEL, "Application", "Application", "Authentication Issue", "M-ph",
-          _mongo_script("revoke-admin-{svc}-mongo.sh"), _mongo_script("revoke-mitigate-admin-{svc}-mongo.sh"),
-          "The admin user loses readWrite on the service database; the service pod is restarted."),
-    _spec("user_unregistered_mongodb", HOTEL, "Application", "Application", "Network/Storage Issue", "M-ph",
-          _mongo_script("remove-admin-mongo.sh"), _mongo_script("remove-mitigate-admin-{svc}-mongo.sh"),
-          "The admin user is dropped from MongoDB; the service pod is restarted."),
-    _spec("misconfig_app_hotel_res", HOTEL, "Application", "Application", "Misconfiguration", "M-ready",
-          _image("yinfangchen/geo:app3"), _image("yinfangchen/hotelreservation:latest"),
-          "The geo container runs a buggy build (yinfangchen/geo:app3)."),
-    _spec("scale_pod_zero_social_net", SOCIAL, "Virtualization", "Virtualization", "Operation Error", "M-scale",
-          _scale(0), _scale(1), "The Deployment is scaled to zero replicas."),
-    _spec("assign_to_non_existent_node_social_net", SOCIAL, "Virtualization", "Virtualization",
-          "Dependency Problem", "M-node", _node_selector, _no_node_selector,
-          "The Deployment is re-created with nodeSelector kubernetes.io/hostname=extra-node."),
-    _spec("container_kill", HOTEL, "Symptom", None, None, None, _chaos, _unchaos,
-          "Chaos Mesh PodChaos container-kill on hotel-reserv-geo (200 s)."),
-    _spec("pod_failure_hotel_res", HOTEL, "Symptom", None, None, None, _chaos, _unchaos,
-          "Chaos Mesh PodChaos pod-failure (100 s)."),
-    _spec("pod_kill_hotel_res", HOTEL, "Symptom", None, None, None, _chaos, _unchaos,
-          "Chaos Mesh PodChaos implemented as pod-failure (100 s), as in AIOpsLab."),
-    _spec("network_loss_hotel_res", HOTEL, "Symptom", None, None, None, _chaos, _unchaos,
-          "Chaos Mesh NetworkChaos, 99% packet loss (200 s)."),
-    _spec("network_delay_hotel_res", HOTEL, "Symptom", None, None, None, _chaos, _unchaos,
-          "Chaos Mesh NetworkChaos, 10 s latency (200 s)."),
-    _spec("noop", "", "None", None, None, None, _nothing, _nothing, "No fault."),
-    _spec("redeploy_without_PV", HOTEL, "Virtualization", "Virtualization", "Operation Error", "M-ph",
-          _redeploy_without_pv, _clear_claim_refs,
-          "The namespace is deleted while its PersistentVolumes are kept, then the app is redeployed."),
-    _spec("wrong_bin_usage", HOTEL, "Virtualization", "Application", "Network/Storage Issue", "M-bin",
-          _wrong_bin, _right_bin, "The profile Deployment is re-created running the geo binary."),
-)}
+FAMILIES: dict[str, FamilySpec] = {
+    f.name: f
+    for f in (
+        _spec(
+            "k8s_target_port-misconfig",
+            SOCIAL,
+            "Virtualization",
+            "Virtualization",
+            "Misconfiguration",
+            "M-port",
+            lambda c, f: _target_port(c, f, 9999),
+            lambda c, f: _target_port(c, f, 9090),
+            "The Service's targetPort is changed from 9090 to 9999; the pods still listen on 9090.",
+        ),
+        _spec(
+            "auth_miss_mongodb",
+            SOCIAL,
+            "Application",
+            "Application",
+            "Misconfiguration",
+            "M-ph",
+            _require_tls,
+            _disable_tls,
+            "url-shorten-mongodb is upgraded to require TLS; url-shorten-service connects without TLS.",
+        ),
+        _spec(
+            "revoke_auth_mongodb",
+            HOTEL,
+            "Application",
+            "Application",
+            "Authentication Issue",
+            "M-ph",
+            _mongo_script("revoke-admin-{svc}-mongo.sh"),
+            _mongo_script("revoke-mitigate-admin-{svc}-mongo.sh"),
+            "The admin user loses readWrite on the service database; the service pod is restarted.",
+        ),
+        _spec(
+            "user_unregistered_mongodb",
+            HOTEL,
+            "Application",
+            "Application",
+            "Network/Storage Issue",
+            "M-ph",
+            _mongo_script("remove-admin-mongo.sh"),
+            _mongo_script("remove-mitigate-admin-{svc}-mongo.sh"),
+            "The admin user is dropped from MongoDB; the service pod is restarted.",
+        ),
+        _spec(
+            "misconfig_app_hotel_res",
+            HOTEL,
+            "Application",
+            "Application",
+            "Misconfiguration",
+            "M-ready",
+            _image("yinfangchen/geo:app3"),
+            _image("yinfangchen/hotelreservation:latest"),
+            "The geo container runs a buggy build (yinfangchen/geo:app3).",
+        ),
+        _spec(
+            "scale_pod_zero_social_net",
+            SOCIAL,
+            "Virtualization",
+            "Virtualization",
+            "Operation Error",
+            "M-scale",
+            _scale(0),
+            _scale(1),
+            "The Deployment is scaled to zero replicas.",
+        ),
+        _spec(
+            "assign_to_non_existent_node_social_net",
+            SOCIAL,
+            "Virtualization",
+            "Virtualization",
+            "Dependency Problem",
+            "M-node",
+            _node_selector,
+            _no_node_selector,
+            "The Deployment is re-created with nodeSelector kubernetes.io/hostname=extra-node.",
+        ),
+        _spec(
+            "container_kill",
+            HOTEL,
+            "Symptom",
+            None,
+            None,
+            None,
+            _chaos,
+            _unchaos,
+            "Chaos Mesh PodChaos container-kill on hotel-reserv-geo (200 s).",
+        ),
+        _spec(
+            "pod_failure_hotel_res",
+            HOTEL,
+            "Symptom",
+            None,
+            None,
+            None,
+            _chaos,
+            _unchaos,
+            "Chaos Mesh PodChaos pod-failure (100 s).",
+        ),
+        _spec(
+            "pod_kill_hotel_res",
+            HOTEL,
+            "Symptom",
+            None,
+            None,
+            None,
+            _chaos,
+            _unchaos,
+            "Chaos Mesh PodChaos implemented as pod-failure (100 s), as in AIOpsLab.",
+        ),
+        _spec(
+            "network_loss_hotel_res",
+            HOTEL,
+            "Symptom",
+            None,
+            None,
+            None,
+            _chaos,
+            _unchaos,
+            "Chaos Mesh NetworkChaos, 99% packet loss (200 s).",
+        ),
+        _spec(
+            "network_delay_hotel_res",
+            HOTEL,
+            "Symptom",
+            None,
+            None,
+            None,
+            _chaos,
+            _unchaos,
+            "Chaos Mesh NetworkChaos, 10 s latency (200 s).",
+        ),
+        _spec("noop", "", "None", None, None, None, _nothing, _nothing, "No fault."),
+        _spec(
+            "redeploy_without_PV",
+            HOTEL,
+            "Virtualization",
+            "Virtualization",
+            "Operation Error",
+            "M-ph",
+            _redeploy_without_pv,
+            _clear_claim_refs,
+            "The namespace is deleted while its PersistentVolumes are kept, then the app is redeployed.",
+        ),
+        _spec(
+            "wrong_bin_usage",
+            HOTEL,
+            "Virtualization",
+            "Application",
+            "Network/Storage Issue",
+            "M-bin",
+            _wrong_bin,
+            _right_bin,
+            "The profile Deployment is re-created running the geo binary.",
+        ),
+    )
+}
 
 # flag families: (flag, variant, graded target)
 FLAG_FAULTS: dict[str, tuple[str, str, str]] = {
@@ -315,6 +514,14 @@ def _flag_inject(c: SimCluster, f: Fault) -> None:
 
 
 for _fam, (_flag, _variant, _target) in FLAG_FAULTS.items():
-    FAMILIES[_fam] = _spec(_fam, ASTRONOMY, "Feature flag", None, None,
-                           "M-ph'" if _fam.endswith("kafka_queue_problems") else None, _flag_inject, _set_flag(None),
-                           f"flagd flag {_flag} is switched to {_variant} and flagd restarted.")
+    FAMILIES[_fam] = _spec(
+        _fam,
+        ASTRONOMY,
+        "Feature flag",
+        None,
+        None,
+        "M-ph'" if _fam.endswith("kafka_queue_problems") else None,
+        _flag_inject,
+        _set_flag(None),
+        f"flagd flag {_flag} is switched to {_variant} and flagd restarted.",
+    )

@@ -51,8 +51,13 @@ def scale(c: SimCluster, ns: str, deployment: str, replicas: int) -> None:
 
 def rollout_restart(c: SimCluster, ns: str, deployment: str) -> None:
     stamp = c.clock.rfc3339()
-    patch(c, "deployments.apps", ns, deployment,
-          {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}})
+    patch(
+        c,
+        "deployments.apps",
+        ns,
+        deployment,
+        {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}},
+    )
 
 
 def pods_with(c: SimCluster, ns: str, key: str, value: str) -> list[dict]:
@@ -66,8 +71,13 @@ def delete_pods(c: SimCluster, ns: str, key: str, value: str) -> None:
 
 def set_container(c: SimCluster, ns: str, deployment: str, container: str, **fields: Any) -> None:
     """kubectl set image / a patch of one container of a Deployment's pod template."""
-    patch(c, "deployments.apps", ns, deployment,
-          {"spec": {"template": {"spec": {"containers": [{"name": container, **fields}]}}}})
+    patch(
+        c,
+        "deployments.apps",
+        ns,
+        deployment,
+        {"spec": {"template": {"spec": {"containers": [{"name": container, **fields}]}}}},
+    )
 
 
 def recreate_deployment(c: SimCluster, ns: str, name: str, mutate) -> None:

@@ -86,8 +86,11 @@ def _scale(c: SimCluster, f: Fault) -> Verdict:
         if d["spec"].get("replicas") != 1:
             reasons.insert(0, f"deployment {f.target} wants {d['spec'].get('replicas')} replicas, not 1")
         if (d.get("status") or {}).get("availableReplicas", 0) != 1:
-            reasons.insert(0, f"deployment {f.target} has {(d.get('status') or {}).get('availableReplicas', 0)} "
-                              "available replicas, not 1")
+            reasons.insert(
+                0,
+                f"deployment {f.target} has {(d.get('status') or {}).get('availableReplicas', 0)} "
+                "available replicas, not 1",
+            )
     return Verdict(not reasons, tuple(reasons))
 
 
@@ -98,9 +101,14 @@ def _node(c: SimCluster, f: Fault) -> Verdict:
     pods = [p for p in c.store.list("pods", f.namespace) if f.target in p["metadata"]["name"]]
     if not pods:
         reasons.insert(0, f"no pod of {f.target} exists")
-    elif not any(p["spec"].get("nodeName") and any(
-            x.get("type") == "Ready" and x.get("status") == "True" for x in (p.get("status") or {}).get("conditions")
-            or []) for p in pods):
+    elif not any(
+        p["spec"].get("nodeName")
+        and any(
+            x.get("type") == "Ready" and x.get("status") == "True"
+            for x in (p.get("status") or {}).get("conditions") or []
+        )
+        for p in pods
+    ):
         reasons.insert(0, f"no pod of {f.target} is scheduled and ready")
     return Verdict(not reasons, tuple(reasons))
 
@@ -118,14 +126,19 @@ def _bin(c: SimCluster, f: Fault) -> Verdict:
             elif not cs.get("ready"):
                 reasons.append(f"container {cs['name']} of {pod['metadata']['name']} is not ready")
     d = c.store.get("deployments.apps", f.namespace, f.target)
-    for ctr in ((d or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []):
+    for ctr in (d or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []:
         if f.target not in " ".join(ctr.get("command") or []):
             reasons.insert(0, f"container {ctr['name']} of deployment {f.target} runs {ctr.get('command')}")
     return Verdict(not reasons, tuple(reasons))
 
 
 ORACLES: dict[str, Callable[[SimCluster, Fault], Verdict]] = {
-    "M-ph": _ph, "M-ph'": _ph_skip, "M-port": _port, "M-ready": _ready, "M-scale": _scale, "M-node": _node,
+    "M-ph": _ph,
+    "M-ph'": _ph_skip,
+    "M-port": _port,
+    "M-ready": _ready,
+    "M-scale": _scale,
+    "M-node": _node,
     "M-bin": _bin,
 }
 

@@ -12,8 +12,14 @@ from cluster.sim.faults.families import ASTRONOMY, FAMILIES, FLAG_FAULTS, HOTEL,
 
 TaskType = Literal["detection", "localization", "analysis", "mitigation"]
 SYSTEM_LEVELS = ("Hardware", "Operating System", "Virtualization", "Application")
-FAULT_TYPES = ("Misconfiguration", "Code Defect", "Authentication Issue", "Network/Storage Issue", "Operation Error",
-               "Dependency Problem")
+FAULT_TYPES = (
+    "Misconfiguration",
+    "Code Defect",
+    "Authentication Issue",
+    "Network/Storage Issue",
+    "Operation Error",
+    "Dependency Problem",
+)
 
 
 class Problem(BaseModel):
@@ -65,13 +71,17 @@ class Problem(BaseModel):
         submit = {
             "detection": '1. str: "Yes" or "No" to indicate whether there are anomalies detected',
             "localization": "1. list[str]: list of faulty components (i.e., service names)",
-            "analysis": ("1. dict: {\"system_level\": str, \"fault_type\": str} where system_level is one of "
-                         f"{', '.join(SYSTEM_LEVELS)} and fault_type is one of {', '.join(FAULT_TYPES)}"),
+            "analysis": (
+                '1. dict: {"system_level": str, "fault_type": str} where system_level is one of '
+                f"{', '.join(SYSTEM_LEVELS)} and fault_type is one of {', '.join(FAULT_TYPES)}"
+            ),
             "mitigation": "1. None (submit with no arguments once the service is healthy again)",
         }[self.task]
-        return (f"{head}\n\nService Details:\nService Name: {app.title}\nNamespace: {app.namespace}\n"
-                f"Description: {app.description}\n\nYou will begin by analyzing the service's state and telemetry, "
-                f"and then submit your solution:\n{submit}\n")
+        return (
+            f"{head}\n\nService Details:\nService Name: {app.title}\nNamespace: {app.namespace}\n"
+            f"Description: {app.description}\n\nYou will begin by analyzing the service's state and telemetry, "
+            f"and then submit your solution:\n{submit}\n"
+        )
 
 
 ALL4: tuple[TaskType, ...] = ("detection", "localization", "analysis", "mitigation")
@@ -91,10 +101,19 @@ def _build() -> list[Problem]:
         for i, target in enumerate(("mongodb-geo", "mongodb-rate"), start=1):
             out += [_p(f"{fam}-{t}-{i}", t, HOTEL, fam, target) for t in ALL4]
     out += [_p(f"misconfig_app_hotel_res-{t}-1", t, HOTEL, "misconfig_app_hotel_res", "geo") for t in ALL4]
-    out += [_p(f"scale_pod_zero_social_net-{t}-1", t, SOCIAL, "scale_pod_zero_social_net", "user-service")
-            for t in ALL4]
-    out += [_p(f"assign_to_non_existent_node_social_net-{t}-1", t, SOCIAL, "assign_to_non_existent_node_social_net",
-               "user-service") for t in ALL4]
+    out += [
+        _p(f"scale_pod_zero_social_net-{t}-1", t, SOCIAL, "scale_pod_zero_social_net", "user-service") for t in ALL4
+    ]
+    out += [
+        _p(
+            f"assign_to_non_existent_node_social_net-{t}-1",
+            t,
+            SOCIAL,
+            "assign_to_non_existent_node_social_net",
+            "user-service",
+        )
+        for t in ALL4
+    ]
     out += [_p(f"container_kill-{t}", t, HOTEL, "container_kill", "geo") for t in DL]
     for fam in ("pod_failure_hotel_res", "pod_kill_hotel_res", "network_loss_hotel_res", "network_delay_hotel_res"):
         out += [_p(f"{fam}-{t}-1", t, HOTEL, fam, "user") for t in DL]
@@ -105,10 +124,21 @@ def _build() -> list[Problem]:
         for t in DL:
             out.append(_p(f"{fam}-{t}-1", t, ASTRONOMY, fam, target, params={"flag": flag, "variant": variant}))
         if fam.endswith("kafka_queue_problems"):
-            out.append(_p(f"{fam}-mitigation-1", "mitigation", ASTRONOMY, fam, target,
-                          params={"flag": flag, "variant": variant}, in_aoi86=False))
-    out += [_p(f"redeploy_without_PV-{t}-1", t, HOTEL, "redeploy_without_PV", "test-hotel-reservation")
-            for t in ("detection", "analysis", "mitigation")]
+            out.append(
+                _p(
+                    f"{fam}-mitigation-1",
+                    "mitigation",
+                    ASTRONOMY,
+                    fam,
+                    target,
+                    params={"flag": flag, "variant": variant},
+                    in_aoi86=False,
+                )
+            )
+    out += [
+        _p(f"redeploy_without_PV-{t}-1", t, HOTEL, "redeploy_without_PV", "test-hotel-reservation")
+        for t in ("detection", "analysis", "mitigation")
+    ]
     out += [_p(f"wrong_bin_usage-{t}-1", t, HOTEL, "wrong_bin_usage", "profile") for t in ALL4]
     return out
 

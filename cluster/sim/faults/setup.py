@@ -21,8 +21,9 @@ class Incident:
     injected_at: float  # simulated seconds
 
 
-def bring_up(cluster: SimCluster, problem: Problem, warmup: float = WARMUP_SECONDS,
-             after: float = SYMPTOM_SECONDS) -> Incident:
+def bring_up(
+    cluster: SimCluster, problem: Problem, warmup: float = WARMUP_SECONDS, after: float = SYMPTOM_SECONDS
+) -> Incident:
     deploy(cluster, APPS[problem.app])
     cluster.advance(warmup)
     fault = problem.fault

@@ -694,11 +694,23 @@ def _matching(text: str, i: int, open_: str = "(", close: str = ")") -> int:
     raise ShellSyntaxError("unterminated $(")
 
 
-def parse_script(script: str) -> list[_Statement]:
-    tokens: list[tuple[str, object, int]] = []  # ("word", Word, line) | ("op", str, line) | ("redir", str, line)
+_REDIRECT = re.compile(r"(\d?)(>>|>&|<&|>|<)(\d?)|&>")
+
+
+def _tokenize(script: str) -> list[tuple[str, object, int]]:
+    """("word", Word, line), ("op", operator, line) and ("redir", operator, line) tokens."""
+    tokens: list[tuple[str, object, int]] = []
     word: Word = []
     started = False
     i, line = 0, 1
+
+    def add(text: str, quote: str) -> None:
+        nonlocal started
+        if quote == "" and word and word[-1][1] == "":
+            word[-1] = (word[-1][0] + text, "")
+        else:
+            word.append((text, quote))
+        started = True
 
     def flush() -> None:
         nonlocal word, started
@@ -709,26 +721,22 @@ def parse_script(script: str) -> list[_Statement]:
     while i < len(script):
         ch = script[i]
         if ch == "\\" and i + 1 < len(script):
-            if script[i + 1] == "\n":
-                i += 2
-                continue
-            word.append((script[i + 1], "'"))
-            started = True
+            if script[i + 1] != "\n":
+                add(script[i + 1], "'")
             i += 2
             continue
         if ch == "'":
             end = script.find("'", i + 1)
             if end < 0:
-                raise ShellSyntaxError("unterminated quoted string")
-            word.append((script[i + 1:end], "'"))
-            started = True
+                raise ShellSyntaxError("Syntax error: Unterminated quoted string")
+            add(script[i + 1:end], "'")
             i = end + 1
             continue
         if ch == '"':
             j, buf = i + 1, []
             while True:
                 if j >= len(script):
-                    raise ShellSyntaxError("unterminated quoted string")
+                    raise ShellSyntaxError("Syntax error: Unterminated quoted string")
                 c = script[j]
                 if c == '"':
                     break
@@ -743,22 +751,19 @@ def parse_script(script: str) -> list[_Statement]:
                     continue
                 buf.append(c)
                 j += 1
-            word.append(("".join(buf), '"'))
-            started = True
+            add("".join(buf), '"')
             i = j + 1
             continue
         if ch == "$" and script[i + 1:i + 2] == "(":
             end = _matching(script, i + 2)
-            word.append((script[i:end + 1], ""))
-            started = True
+            add(script[i:end + 1], "")
             i = end + 1
             continue
         if ch == "`":
             end = script.find("`", i + 1)
             if end < 0:
-                raise ShellSyntaxError("unterminated `")
-            word.append(("$(" + script[i + 1:end] + ")", ""))
-            started = True
+                raise ShellSyntaxError("Syntax error: Unterminated quoted string")
+            add("$(" + script[i + 1:end] + ")", "")
             i = end + 1
             continue
         if ch == "#" and not started:
@@ -769,51 +774,43 @@ def parse_script(script: str) -> list[_Statement]:
             flush()
             i += 1
             continue
-        # Redirections: [n]>, [n]>>, >&n, [n]<, &>
-        m = re.match(r"(\d?)(>>|>&|<&|>|<)(\d?)|&>", script[i:])
-        if m and (not started or (m.group(1) and word == [(m.group(1), "")])):
-            if started and m.group(1):
-                word, started = [], False
+        m = _REDIRECT.match(script, i)
+        if m and not (m.group(1) and started):  # "2>" only at the start of a word
             flush()
-            op = m.group(0)
-            tokens.append(("redir", op, line))
-            i += len(op)
+            tokens.append(("redir", m.group(0), line))
+            i = m.end()
             continue
         op = next((o for o in _OPERATORS if script.startswith(o, i)), None)
         if op is not None:
             flush()
             tokens.append(("op", op, line))
-            if op == "\n":
-                line += 1
+            line += op == "\n"
             i += len(op)
             continue
         if ch in "()":
-            raise ShellSyntaxError(f'unexpected "{ch}" (subshells are not simulated)')
-        word.append((ch, ""))
-        started = True
+            raise ShellSyntaxError(f'Syntax error: "{ch}" unexpected (subshells are not simulated)')
+        add(ch, "")
         i += 1
     flush()
+    return tokens
 
+
+def parse_script(script: str) -> list[_Statement]:
+    """Statements joined by ``;``/newline/``&``, ``&&`` and ``||``, each a pipeline of simple commands."""
+    tokens = _tokenize(script)
     statements: list[_Statement] = []
     connector = ";"
     pipeline: list[_Command] = []
     cmd = _Command()
     stmt_line = 1
     k = 0
-
-    def end_command() -> None:
-        nonlocal cmd
-        if not cmd.words and not cmd.redirects:
-            raise ShellSyntaxError("syntax error: unexpected \"|\"")
-        pipeline.append(cmd)
-        cmd = _Command()
-
     while k < len(tokens):
         kind, value, ln = tokens[k]
         if kind == "word":
             assert isinstance(value, list)
-            if not cmd.words and not cmd.redirects:
-                stmt_line = stmt_line if pipeline else ln
+            if not cmd.words and not cmd.redirects and not pipeline:
+                stmt_line = ln
+            if not cmd.words:
                 text = "".join(t for t, _ in value)
                 if all(q == "" for _, q in value) and (text in _RESERVED or text.startswith("((")):
                     raise ShellSyntaxError(f'"{text}": compound commands are not simulated')
@@ -821,37 +818,35 @@ def parse_script(script: str) -> list[_Statement]:
         elif kind == "redir":
             op = str(value)
             target: Word | None = None
-            if not op.endswith("&") or op == "&>":
+            if not re.fullmatch(r"\d?[<>]&\d", op):
                 if k + 1 >= len(tokens) or tokens[k + 1][0] != "word":
-                    raise ShellSyntaxError("syntax error: unexpected redirection")
-                target = tokens[k + 1][1]  # type: ignore[assignment]
-                k += 1
-            elif k + 1 < len(tokens) and tokens[k + 1][0] == "word":
+                    raise ShellSyntaxError("Syntax error: redirection unexpected")
                 target = tokens[k + 1][1]  # type: ignore[assignment]
                 k += 1
             cmd.redirects.append((op, target))
         else:
             op = str(value)
             if op == "|":
-                end_command()
+                if not cmd.words and not cmd.redirects:
+                    raise ShellSyntaxError('Syntax error: "|" unexpected')
+                pipeline.append(cmd)
+                cmd = _Command()
             elif op == ";;":
-                raise ShellSyntaxError('syntax error: unexpected ";;"')
-            else:
-                if cmd.words or cmd.redirects:
-                    end_command()
-                if pipeline:
-                    statements.append(_Statement(connector, pipeline, stmt_line))
-                    pipeline = []
-                    connector = op if op in ("&&", "||") else ";"
-                elif op in ("&&", "||", ";", "&") and op != "\n" and (statements or op != ";"):
-                    raise ShellSyntaxError(f'syntax error: unexpected "{op}"')
+                raise ShellSyntaxError('Syntax error: ";;" unexpected')
+            elif cmd.words or cmd.redirects:
+                pipeline.append(cmd)
+                cmd = _Command()
+                statements.append(_Statement(connector, pipeline, stmt_line))
+                pipeline = []
+                connector = op if op in ("&&", "||") else ";"
+            elif pipeline or op != "\n":
+                raise ShellSyntaxError(f'Syntax error: "{op}" unexpected')
         k += 1
     if cmd.words or cmd.redirects:
-        end_command()
-    if pipeline:
+        pipeline.append(cmd)
         statements.append(_Statement(connector, pipeline, stmt_line))
-    elif connector in ("&&", "||") or (tokens and tokens[-1][1] == "|"):
-        raise ShellSyntaxError("syntax error: unexpected end of file")
+    elif pipeline or connector in ("&&", "||"):
+        raise ShellSyntaxError("Syntax error: end of file unexpected")
     return statements
 
 
@@ -1034,43 +1029,42 @@ class Shell:
         return data, bytes(err), code
 
     def _command(self, cmd: _Command, stdin: bytes, in_pipeline: bool) -> tuple[bytes, bytes, int]:
-        words: list[str] = []
-        for w in cmd.words:
-            words.extend(self.expand(w))
         assigns: dict[str, str] = {}
-        while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
-            k, _, v = words.pop(0).partition("=")
+        raw = list(cmd.words)
+        while raw and raw[0][0][1] == "" and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", raw[0][0][0]):
+            k, _, v = self._expand_whole(raw.pop(0)).partition("=")  # assignments are not field-split
             assigns[k] = v
-        # redirections
-        to_null_out = to_null_err = err_to_out = out_to_err = False
+        words: list[str] = []
+        for w in raw:
+            words.extend(self.expand(w))
+        err_to_out = out_to_err = null_out = null_err = False
         for op, target in cmd.redirects:
-            dest = "".join(self.expand(target)) if target else ""
-            if op in ("<", "0<"):
+            dest = self._expand_whole(target) if target is not None else ""
+            m = re.fullmatch(r"(\d?)(>>|>&|<&|>|<|&>)(\d?)", op)
+            assert m is not None
+            kind = m.group(2)
+            fd = m.group(1) or ("0" if kind.startswith("<") else "1")
+            dup = m.group(3) or (dest if kind in (">&", "<&") and dest.isdigit() else "")
+            if kind == "<":
                 data = self.ctx.fs.files.get(posixpath.normpath(posixpath.join(self.cwd, dest)))
                 if data is None:
-                    msg = f"can't open {dest}: no such file" if self.ctx.busybox else \
-                        f"cannot open {dest}: No such file"
+                    msg = (f"can't open {dest}: no such file" if self.ctx.busybox
+                           else f"cannot open {dest}: No such file")
                     return b"", self.error(msg), 1 if self.ctx.busybox else 2
                 stdin = data
-                continue
-            fd = "2" if op.startswith("2") else "1"
-            if op in ("2>&1",) or (op.endswith(">&") and fd == "2" and dest == "1"):
-                err_to_out = True
-            elif op in (">&2", "1>&2") or (op.endswith(">&") and dest == "2"):
-                out_to_err = True
-            elif op == "&>":
-                if dest != "/dev/null":
-                    return b"", self._readonly(dest), 1 if self.ctx.busybox else 2
-                to_null_out = to_null_err = True
-            elif dest == "/dev/null" or (dest == "/dev/stderr" and fd == "1") or (dest == "/dev/stdout"):
-                if dest == "/dev/stderr":
+            elif dup:
+                if fd == "2" and dup == "1":
+                    err_to_out = True
+                elif fd == "1" and dup == "2":
                     out_to_err = True
-                elif dest == "/dev/null":
-                    if fd == "2":
-                        to_null_err = True
-                    else:
-                        to_null_out = True
-            else:
+            elif dest == "/dev/null":
+                null_out = null_out or fd == "1" or kind == "&>"
+                null_err = null_err or fd == "2" or kind == "&>"
+            elif dest in ("/dev/stderr", "/dev/fd/2") and fd == "1":
+                out_to_err = True
+            elif dest in ("/dev/stdout", "/dev/fd/1") and fd == "2":
+                err_to_out = True
+            elif kind != "<&":
                 return b"", self._readonly(dest), 1 if self.ctx.busybox else 2
         if not words:
             self.vars.update(assigns)
@@ -1080,11 +1074,14 @@ class Shell:
             out, err = out + err, b""
         if out_to_err:
             out, err = b"", err + out
-        if to_null_out:
+        if null_out:
             out = b""
-        if to_null_err:
+        if null_err:
             err = b""
         return out, err, code
+
+    def _expand_whole(self, word: Word) -> str:
+        return "".join(self._expand_text(t) if q != "'" else t for t, q in word)
 
     def _readonly(self, dest: str) -> bytes:
         if self.name == "bash":
@@ -1377,7 +1374,7 @@ def _ls(ctx: ExecContext) -> ExecResult:
 def _hostname(ctx: ExecContext) -> ExecResult:
     args = ctx.argv[1:]
     if "-i" in args or "-I" in args:
-        return _ok(((ctx.pod.get("status") or {}).get("podIP", "") + "\n"))
+        return _ok((ctx.pod.get("status") or {}).get("podIP", "") + "\n")
     if "-f" in args:
         sub = ctx.pod.get("spec", {}).get("subdomain")
         if sub:
