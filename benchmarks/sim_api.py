@@ -368,14 +368,15 @@ def report(results: list[dict], startup: dict | None, meta: dict) -> str:
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         s = r["server"]
+        pages = f"{r['table_pages']} page" + ("s" if r["table_pages"] != 1 else "")
         lines.append(f"| {s['pods']:,} | {_ms(r.get('kubectl_s'))} | {_ms(r.get('kubectl_one_request_s'))} "
                      f"| {_ms(r.get('python_client_s'))} | {_ms(r['raw_json_s'])} "
-                     f"| {_ms(r['raw_table_pages_s'])} ({r['table_pages']} pages) "
+                     f"| {_ms(r['raw_table_pages_s'])} ({pages}) "
                      f"| {r['json_bytes'] / 2**20:.1f} MiB | {s['rss_kb'] / 1024:.0f} MiB |")
     if results:
-        version = _median([x for r in results for x in r["raw_version_s"]])
-        lines += ["", f"A small response's round trip (GET /version on a kept-alive HTTPS connection): "
-                  f"{version * 1000:.1f} ms."]
+        rtt = ", ".join(f"{_median(r['raw_version_s']) * 1000:.1f} ms ({r['server']['pods']:,} pods)"
+                        for r in results)
+        lines += ["", f"A small response's round trip (GET /version, kept-alive HTTPS connection): {rtt}."]
         big = max(results, key=lambda r: r["server"]["pods"])["server"]
         lines += ["", f"Server memory at {big['pods']:,} pods: RSS {big['rss_kb'] / 1024:.0f} MiB (peak "
                   f"{big['hwm_kb'] / 1024:.0f} MiB); {big['rss_base_kb'] / 1024:.0f} MiB with its "

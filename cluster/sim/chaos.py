@@ -288,10 +288,8 @@ class ChaosController(Controller):
             if pending:
                 c.after(RETRY_SECONDS, self.key(namespace, name))
         else:
-            if before == "Run":
-                if deleting:
-                    pass
-                elif paused:
+            if before == "Run" and not deleting:
+                if paused:
                     c.record(obj, "Normal", "Paused", "Experiment has been paused", "desiredphase")
                 else:
                     c.record(obj, "Normal", "TimeUp", "Time up according to the duration", "desiredphase")

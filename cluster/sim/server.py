@@ -55,7 +55,8 @@ class SimServer:
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP so that asyncio turns Nagle off on accepted connections (small replies otherwise stall ~40 ms).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
@@ -73,8 +74,8 @@ class SimServer:
             hosts = tuple(dict.fromkeys((self.host, "127.0.0.1", "localhost", "::1")))
             self.tls = make_serving_cert(hosts)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=2, ws="none", ssl_certfile=str(self.tls.cert_file),
-                                ssl_keyfile=str(self.tls.key_file))
+                                timeout_graceful_shutdown=2, ws="wsproto",  # pods/exec: kubectl 1.30+ uses WebSockets
+                                ssl_certfile=str(self.tls.cert_file), ssl_keyfile=str(self.tls.key_file))
         return uvicorn.Server(config)
 
     def write_kubeconfig(self) -> Path | None:

@@ -16,12 +16,14 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from cluster.sim import printers
 from cluster.sim.api import discovery, openapi
+from cluster.sim.api import exec as pod_exec
 from cluster.sim.cluster import SimCluster
 from cluster.sim.errors import ApiError, bad_request
 from cluster.sim.quantity import format_bytes
@@ -88,7 +90,7 @@ class KubeApi:
             log.exception("internal error serving %s %s", request.method, path)
             return _error(ApiError(500, f"Internal error occurred: {type(e).__name__}: {e}"))
 
-    def _authorized(self, request: Request) -> bool:
+    def _authorized(self, request: HTTPConnection) -> bool:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.token)
@@ -172,7 +174,9 @@ class KubeApi:
             raise ApiError(405, f"the server does not allow this method on the requested resource ({verb})")
         if r.sub == "log" and method == "GET":
             return await self._logs(request, r)
-        if r.sub in ("exec", "attach", "portforward", "proxy"):
+        if r.sub == "exec":
+            return pod_exec.http_exec(self.c, request.headers, request.query_params, r.namespace or "", r.name or "")
+        if r.sub in ("attach", "portforward", "proxy"):
             raise ApiError(400, f"{r.sub} is not supported by this simulated cluster yet")
         if verb == "watch":
             return await self._watch(request, r)
@@ -491,6 +495,9 @@ def build_app(cluster: SimCluster, extra_routes: list | None = None) -> Starlett
     async def endpoint(request: Request) -> Response:
         return await api(request)
 
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        await pod_exec.serve_websocket(cluster, websocket, api._authorized(websocket))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(_ticker(cluster)) if cluster.clock.realtime else None
@@ -503,7 +510,8 @@ def build_app(cluster: SimCluster, extra_routes: list | None = None) -> Starlett
                     await task
 
     routes = [*(extra_routes or []),
-              Route("/{path:path}", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])]
+              Route("/{path:path}", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
+              WebSocketRoute("/{path:path}", websocket_endpoint)]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

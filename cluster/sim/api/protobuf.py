@@ -28,7 +28,6 @@ import orjson
 __all__ = ["MAGIC", "SCHEMA", "TYPES", "Field", "ProtobufError", "decode_message", "decode_object"]
 
 MAGIC = b"k8s\x00"
-MAX_DEPTH = 64
 
 
 class ProtobufError(ValueError):
@@ -37,9 +36,8 @@ class ProtobufError(ValueError):
 
 # Field kinds. MSG names its message in Field.msg; these message names have their own JSON forms.
 STR, INT, BOOL, BYTES, MSG = "string", "int", "bool", "bytes", "message"
-TIME, MICROTIME, QUANTITY, INT_OR_STRING, RAW_EXTENSION, FIELDS_V1 = (
-    "Time", "MicroTime", "Quantity", "IntOrString", "RawExtension", "FieldsV1")
-SPECIAL = frozenset({TIME, MICROTIME, QUANTITY, INT_OR_STRING, RAW_EXTENSION, FIELDS_V1})
+TIME, QUANTITY, INT_OR_STRING, FIELDS_V1 = "Time", "Quantity", "IntOrString", "FieldsV1"
+SPECIAL = frozenset({TIME, QUANTITY, INT_OR_STRING, FIELDS_V1})
 
 # Field flags.
 REP = 1      # repeated
@@ -824,55 +822,6 @@ def _signed(v: int) -> int:
 
 
 # ------------------------------------------------------------------------------ special messages
-def _rfc3339(buf: bytes, micro: bool) -> str | None:
-    seconds = nanos = 0
-    for num, wt, v in _fields(buf):
-        if wt == _VARINT and num == 1:
-            seconds = _signed(int(v))  # type: ignore[arg-type]
-        elif wt == _VARINT and num == 2:
-            nanos = _signed(int(v))  # type: ignore[arg-type]
-    if not buf:
-        return None  # Go marshals a zero Time as no bytes; JSON says null.
-    try:
-        t = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
-    except OverflowError as e:
-        raise ProtobufError(f"time {seconds}s is out of range") from e
-    if micro:
-        return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{max(nanos, 0) // 1000:06d}Z"
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _special(name: str, buf: bytes, where: str) -> Any:
-    if name in (TIME, MICROTIME):
-        return _rfc3339(buf, name == MICROTIME)
-    if name == QUANTITY:
-        for num, wt, v in _fields(buf):
-            if num == 1 and wt == _LEN:
-                return _text(v, where)  # type: ignore[arg-type]
-        return "0"
-    if name == INT_OR_STRING:
-        typ, ival, sval = 0, 0, ""
-        for num, wt, v in _fields(buf):
-            if num == 1 and wt == _VARINT:
-                typ = int(v)  # type: ignore[arg-type]
-            elif num == 2 and wt == _VARINT:
-                ival = _signed(int(v))  # type: ignore[arg-type]
-            elif num == 3 and wt == _LEN:
-                sval = _text(v, where)  # type: ignore[arg-type]
-        return sval if typ == 1 else ival
-    # RawExtension {raw = 1} and FieldsV1 {Raw = 1} carry JSON.
-    raw = b""
-    for num, wt, v in _fields(buf):
-        if num == 1 and wt == _LEN:
-            raw = v  # type: ignore[assignment]
-    if not raw:
-        return None if name == RAW_EXTENSION else {}
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise ProtobufError(f"{where}: embedded object is not JSON: {e}") from e
-
-
 def _text(v: bytes, where: str) -> str:
     try:
         return v.decode()
@@ -880,48 +829,91 @@ def _text(v: bytes, where: str) -> str:
         raise ProtobufError(f"{where}: string is not valid UTF-8") from e
 
 
+def _rfc3339(buf: bytes, where: str) -> str | None:
+    if not buf:
+        return None  # Go marshals a zero Time as no bytes at all; JSON says null
+    seconds = 0
+    for num, _wt, v in _fields(buf):
+        if num == 1 and isinstance(v, int):  # Timestamp {seconds = 1, nanos = 2}; metav1.Time drops nanos
+            seconds = _signed(v)
+    try:
+        t = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+    except OverflowError as e:
+        raise ProtobufError(f"{where}: time {seconds}s is out of range") from e
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _special(name: str, buf: bytes, where: str) -> Any:
+    if name == TIME:
+        return _rfc3339(buf, where)
+    if name == QUANTITY:  # Quantity {string = 1}
+        for num, _wt, v in _fields(buf):
+            if num == 1 and isinstance(v, bytes):
+                return _text(v, where)
+        return "0"
+    if name == INT_OR_STRING:  # IntOrString {type = 1 (0 int, 1 string), intVal = 2, strVal = 3}
+        typ, ival, sval = 0, 0, ""
+        for num, _wt, v in _fields(buf):
+            if num == 1 and isinstance(v, int):
+                typ = v
+            elif num == 2 and isinstance(v, int):
+                ival = _signed(v)
+            elif num == 3 and isinstance(v, bytes):
+                sval = _text(v, where)
+        return sval if typ == 1 else ival
+    raw = b""  # FieldsV1 {Raw = 1}: the managed fields as JSON
+    for num, _wt, v in _fields(buf):
+        if num == 1 and isinstance(v, bytes):
+            raw = v
+    if not raw:
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise ProtobufError(f"{where}: the embedded object is not JSON: {e}") from e
+
+
 # --------------------------------------------------------------------------------------- decoding
-def _scalar(f: Field, wt: int, v: int | bytes, where: str, depth: int) -> Any:
-    if f.kind == MSG:
-        if wt != _LEN:
-            raise ProtobufError(f"{where}: wire type {wt} where a message was expected")
+def _value(f: Field, wt: int, v: int | bytes, where: str) -> Any:
+    """One value of field f (one element, for repeated fields) in its JSON form."""
+    if f.kind in (MSG, STR, BYTES):
+        if not isinstance(v, bytes):
+            raise ProtobufError(f"{where}: wire type {wt} where a length-delimited {f.kind} was expected")
+        if f.kind == STR:
+            return _text(v, where)
+        if f.kind == BYTES:
+            return base64.b64encode(v).decode()
         assert f.msg is not None
-        if f.msg in SPECIAL:
-            return _special(f.msg, v, where)  # type: ignore[arg-type]
-        return decode_message(v, f.msg, depth + 1)  # type: ignore[arg-type]
-    if f.kind in (STR, BYTES):
-        if wt != _LEN:
-            raise ProtobufError(f"{where}: wire type {wt} where a {f.kind} was expected")
-        return _text(v, where) if f.kind == STR else base64.b64encode(v).decode()  # type: ignore[arg-type]
-    if wt != _VARINT:
+        return _special(f.msg, v, where) if f.msg in SPECIAL else decode_message(v, f.msg)
+    if wt != _VARINT or not isinstance(v, int):
         raise ProtobufError(f"{where}: wire type {wt} where a varint ({f.kind}) was expected")
-    return bool(v) if f.kind == BOOL else _signed(int(v))  # type: ignore[arg-type]
+    return bool(v) if f.kind == BOOL else _signed(v)
 
 
-def _zero_value(f: Field) -> Any:
+def _zero_value(f: Field, where: str) -> Any:
     if f.kind == MSG:
         assert f.msg is not None
-        return _special(f.msg, b"", f.json) if f.msg in SPECIAL else {}
+        return _special(f.msg, b"", where) if f.msg in SPECIAL else {}
     return {STR: "", BYTES: "", INT: 0, BOOL: False}[f.kind]
 
 
-def _map_entry(f: Field, buf: bytes, where: str, depth: int) -> tuple[str, Any]:
-    key, value, seen = "", None, False
+def _map_entry(f: Field, buf: bytes, where: str) -> tuple[str, Any]:
+    """map<string, V> travels as repeated entry messages {key = 1, value = 2}."""
     value_field = Field(f.json, f.kind, f.msg)
+    key, value, seen = "", None, False
     for num, wt, v in _fields(buf):
         if num == 1:
-            if wt != _LEN:
+            if not isinstance(v, bytes):
                 raise ProtobufError(f"{where}: map key has wire type {wt}")
-            key = _text(v, where)  # type: ignore[arg-type]
+            key = _text(v, where)
         elif num == 2:
-            value, seen = _scalar(value_field, wt, v, f"{where}[value]", depth), True
-    return key, value if seen else _zero_value(value_field)
+            value, seen = _value(value_field, wt, v, f"{where}[{key!r}]"), True
+    return key, value if seen else _zero_value(value_field, where)
 
 
-def decode_message(buf: bytes, name: str, depth: int = 0) -> dict[str, Any]:
-    """Decode one message of SCHEMA[name] into its JSON form (without apiVersion/kind)."""
-    if depth > MAX_DEPTH:
-        raise ProtobufError(f"messages nest deeper than {MAX_DEPTH} levels")
+def decode_message(buf: bytes, name: str) -> dict[str, Any]:
+    """One message of SCHEMA[name] in its JSON form (without apiVersion/kind). SCHEMA has no cycles, so
+    the recursion depth is bounded by the table, whatever the input."""
     schema = SCHEMA[name]
     out: dict[str, Any] = {}
     for num, wt, v in _fields(buf):
@@ -930,50 +922,47 @@ def decode_message(buf: bytes, name: str, depth: int = 0) -> dict[str, Any]:
             continue  # a field newer than this table: skip it, as protobuf readers do
         where = f"{name}.{f.json}"
         if f.flags & MAP:
-            if wt != _LEN:
+            if not isinstance(v, bytes):
                 raise ProtobufError(f"{where}: map entry has wire type {wt}")
-            k, val = _map_entry(f, v, where, depth + 1)  # type: ignore[arg-type]
-            out.setdefault(f.json, {})[k] = val
+            key, val = _map_entry(f, v, where)
+            out.setdefault(f.json, {})[key] = val
         elif f.flags & REP:
             items = out.setdefault(f.json, [])
-            if wt == _LEN and f.kind in (INT, BOOL):  # packed repeated scalars
-                pos, data = 0, v
-                assert isinstance(data, bytes)
-                while pos < len(data):
-                    x, pos = _varint(data, pos)
+            if isinstance(v, bytes) and f.kind in (INT, BOOL):  # packed repeated scalars
+                pos = 0
+                while pos < len(v):
+                    x, pos = _varint(v, pos)
                     items.append(bool(x) if f.kind == BOOL else _signed(x))
             else:
-                items.append(_scalar(f, wt, v, where, depth))
+                items.append(_value(f, wt, v, where))
         elif f.flags & INLINE:
-            # An embedded struct: its fields sit beside the parent's in JSON.
-            out.update(_scalar(f, wt, v, where, depth))
+            out.update(_value(f, wt, v, where))  # an embedded Go struct: its fields join ours in JSON
         else:
-            val = _scalar(f, wt, v, where, depth)
-            prev = out.get(f.json)
+            val, prev = _value(f, wt, v, where), out.get(f.json)
             # A message repeated on the wire merges into the earlier one; a scalar's last value wins.
             out[f.json] = {**prev, **val} if isinstance(prev, dict) and isinstance(val, dict) else val
     for f in schema.values():
-        if f.json in out and not f.flags & (KEEP | REP | MAP | INLINE) and f.kind != MSG \
-                and out[f.json] in ("", 0):  # "" and 0 (and False == 0): JSON's omitempty
+        # Go writes every non-pointer scalar, zero or not; JSON's omitempty would have left zeros out.
+        if f.kind != MSG and not f.flags & (KEEP | REP | MAP | INLINE) and out.get(f.json, 1) in ("", 0):
             del out[f.json]
     return out
 
 
 def _envelope(raw: bytes) -> tuple[str, str, bytes]:
+    """(apiVersion, kind, raw object bytes) from the k8s\\x00 + runtime.Unknown envelope."""
     if not raw.startswith(MAGIC):
         raise ProtobufError("the body does not start with the Kubernetes protobuf magic bytes k8s\\x00")
     api_version = kind = encoding = ""
-    obj: bytes | None = None
-    for num, wt, v in _fields(raw[len(MAGIC):]):
-        if wt != _LEN:
+    obj = b""
+    for num, _wt, v in _fields(raw[len(MAGIC):]):
+        if not isinstance(v, bytes):
             continue
-        assert isinstance(v, bytes)
         if num == _UNKNOWN_TYPE_META:
-            for n2, w2, v2 in _fields(v):
-                if w2 == _LEN and n2 == _TYPE_META_API_VERSION:
-                    api_version = _text(v2, "typeMeta.apiVersion")  # type: ignore[arg-type]
-                elif w2 == _LEN and n2 == _TYPE_META_KIND:
-                    kind = _text(v2, "typeMeta.kind")  # type: ignore[arg-type]
+            for n2, _w2, v2 in _fields(v):
+                if n2 == _TYPE_META_API_VERSION and isinstance(v2, bytes):
+                    api_version = _text(v2, "typeMeta.apiVersion")
+                elif n2 == _TYPE_META_KIND and isinstance(v2, bytes):
+                    kind = _text(v2, "typeMeta.kind")
         elif num == _UNKNOWN_RAW:
             obj = v
         elif num == _UNKNOWN_CONTENT_ENCODING:
@@ -982,7 +971,7 @@ def _envelope(raw: bytes) -> tuple[str, str, bytes]:
         raise ProtobufError(f"content encoding {encoding!r} is not supported")
     if not kind:
         raise ProtobufError("the envelope names no kind (runtime.Unknown.typeMeta.kind is empty)")
-    return api_version, kind, obj or b""
+    return api_version, kind, obj
 
 
 def decode_object(raw: bytes) -> dict[str, Any]:
@@ -990,6 +979,6 @@ def decode_object(raw: bytes) -> dict[str, Any]:
     api_version, kind, obj = _envelope(raw)
     name = TYPES.get((api_version, kind)) or ANY_VERSION.get(kind)
     if name is None:
-        raise ProtobufError(f"cannot decode {kind} ({api_version or 'no apiVersion'}) from protobuf: "
-                            "this kind is not in the server's protobuf table")
+        raise ProtobufError(f"cannot decode {kind} ({api_version or 'no apiVersion'}) from protobuf: the "
+                            "server's protobuf table does not have this kind")
     return {"apiVersion": api_version, "kind": kind, **decode_message(obj, name)}

@@ -312,7 +312,7 @@ def _at(at: Any) -> At:
 
 
 def _matcher(m: Any) -> Matcher:
-    op = {pp.MatchOp.Equal: "=", pp.MatchOp.NotEqual: "!=", pp.MatchOp.Re: "=~", pp.MatchOp.NotRe: "!~"}[m.op]
+    op = _MATCH_OPS[_enum_name(m.op)]
     regex = None
     if op in ("=~", "!~"):
         try:
@@ -333,6 +333,14 @@ def _selector(e: Any) -> Selector:
 
 
 _VALUE_TYPES = {"Vector": "vector", "Scalar": "scalar", "Matrix": "matrix", "String": "string"}
+_MATCH_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
+_CARDINALITIES = {"OneToOne": "one-to-one", "ManyToOne": "many-to-one", "OneToMany": "one-to-many",
+                  "ManyToMany": "many-to-many"}
+
+
+def _enum_name(value: Any) -> str:
+    """promql-parser's enums are not hashable; their str() is ``Type.Member``."""
+    return str(value).rsplit(".", 1)[-1]
 
 
 def _compile(e: Any) -> Node:
@@ -356,7 +364,7 @@ def _compile(e: Any) -> Node:
         name = e.func.name
         if name not in SUPPORTED_FUNCTIONS:
             raise _unsupported(f"function {name}()")
-        ret = _VALUE_TYPES.get(str(e.func.return_type).rsplit(".", 1)[-1], "vector")
+        ret = _VALUE_TYPES.get(_enum_name(e.func.return_type), "vector")
         return Call(name, [_compile(a) for a in e.args], ret)
     if isinstance(e, pp.AggregateExpr):
         op = str(e.op)
@@ -377,10 +385,7 @@ def _compile(e: Any) -> Node:
             if fill is not None and (fill.lhs is not None or fill.rhs is not None):
                 raise _unsupported("the fill() modifier")
             node.return_bool = bool(mod.return_bool)
-            node.card = {pp.VectorMatchCardinality.OneToOne: "one-to-one",
-                         pp.VectorMatchCardinality.ManyToOne: "many-to-one",
-                         pp.VectorMatchCardinality.OneToMany: "one-to-many",
-                         pp.VectorMatchCardinality.ManyToMany: "many-to-many"}[mod.card]
+            node.card = _CARDINALITIES[_enum_name(mod.card)]
             if mod.matching is not None:
                 node.on = mod.matching.type == pp.LabelModifierType.Include
                 node.match_labels = list(mod.matching.labels)
@@ -853,6 +858,12 @@ class Evaluator:
         assert isinstance(at, int)
         return at
 
+    def _count(self, samples: int) -> None:
+        self._loaded += samples
+        if self._loaded > MAX_SAMPLES:
+            raise PromQLError("query processing would load too many samples into memory in query execution",
+                              "execution")
+
     def check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise PromQLError("query timed out in expression evaluation", "timeout")
@@ -870,10 +881,7 @@ class Evaluator:
                 if not sel.matches(s.labels):
                     continue
                 samples = s.samples(lo / 1000, hi / 1000)
-                self._loaded += len(samples)
-                if self._loaded > MAX_SAMPLES:
-                    raise PromQLError("query processing would load too many samples into memory in query "
-                                      "execution", "execution")
+                self._count(len(samples))
                 if samples:
                     # Two source series with one label set (a pod recreated under its old name) are one series.
                     points = merged.setdefault(labels_of(s.labels), {})
@@ -918,8 +926,10 @@ class Evaluator:
         for tt in range(first, end + 1, step):
             key = (id(node.expr), tt)
             vec = self._memo.get(key)
-            if vec is None:
+            if vec is None:  # each inner step once, however many outer steps' windows cover it
+                self.check_deadline()
                 vec = self._memo[key] = self.eval(node.expr, tt)
+                self._count(len(vec))
             for lbls, v in vec:
                 ts_vs = acc.setdefault(lbls, ([], []))
                 ts_vs[0].append(tt)
@@ -1280,9 +1290,10 @@ def _matrix_json(matrix: Matrix) -> list[dict[str, Any]]:
             for lbls, ts, vs in sorted(matrix, key=lambda s: s[0])]
 
 
-def instant_query(source: MetricSource, query: str, t_ms: int, deadline: float | None = None) -> dict[str, Any]:
-    """``/api/v1/query``'s ``data``: {"resultType": "vector"|"scalar"|"string"|"matrix", "result": ...}."""
-    node = parse(query)
+def instant_query(source: MetricSource, query: str | Node, t_ms: int, deadline: float | None = None) -> dict[str, Any]:
+    """``/api/v1/query``'s ``data``: {"resultType": "vector"|"scalar"|"string"|"matrix", "result": ...}.
+    ``query`` is PromQL text or what ``parse`` made of it; ``deadline`` is a ``time.monotonic()`` instant."""
+    node = parse(query) if isinstance(query, str) else query
     ev = Evaluator(source, t_ms, t_ms, deadline)
     ev.plan(node)
     value = ev.eval(node, t_ms)
@@ -1295,7 +1306,7 @@ def instant_query(source: MetricSource, query: str, t_ms: int, deadline: float |
     return {"resultType": "vector", "result": _vector_json(value, t_ms)}
 
 
-def range_query(source: MetricSource, query: str, start_ms: int, end_ms: int, step_ms: int,
+def range_query(source: MetricSource, query: str | Node, start_ms: int, end_ms: int, step_ms: int,
                 deadline: float | None = None) -> dict[str, Any]:
     """``/api/v1/query_range``'s ``data``: always a matrix, one point per step where the series has a value."""
     if step_ms <= 0:
@@ -1305,7 +1316,7 @@ def range_query(source: MetricSource, query: str, start_ms: int, end_ms: int, st
     if (end_ms - start_ms) // step_ms > MAX_POINTS_PER_SERIES:
         raise PromQLError("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query "
                           "resolution (?step=XX)")
-    node = parse(query)
+    node = parse(query) if isinstance(query, str) else query
     if node.type not in ("scalar", "vector"):
         kind = "range vector" if node.type == "matrix" else node.type
         raise PromQLError(f'invalid expression type "{kind}" for range query, must be Scalar or instant Vector')
