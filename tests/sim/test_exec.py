@@ -101,7 +101,9 @@ def _frames(ws: websocket.WebSocket) -> list[bytes]:
         opcode, data = ws.recv_data()
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             assert data[:2] == b"\x03\xe8"
-            ws.close()  # answer the close frame, as client-go does
+            # websocket-client has answered the close frame but keeps the socket open (its close() is a no-op
+            # now); close it, as client-go does, or the server's TLS shutdown waits for it.
+            ws.shutdown()
             return frames
         frames.append(data if isinstance(data, bytes) else data.encode())
 
@@ -293,7 +295,7 @@ def test_python_client_stream(server: SimServer) -> None:
                   stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False)
     resp.run_forever(timeout=10)
     assert (resp.read_stdout(), resp.returncode) == ("bar\n", 2)
-    resp.close()
+    resp.sock.shutdown()
 
 
 # ------------------------------------------------------------------------------------ the command model

@@ -70,6 +70,9 @@ class Apps:
     def of(cls, cluster: SimCluster) -> Apps:
         apps = getattr(cluster, "apps", None)
         if apps is None:
+            from cluster.sim.telemetry.metrics import ClusterMetrics
+
+            ClusterMetrics.of(cluster)  # subscribe before anything is deployed, so metrics have the whole history
             apps = cls(cluster)
             cluster.apps = apps
         return apps

@@ -144,7 +144,7 @@ class _Counter:
     __slots__ = ("prefix", "seed", "starts", "values", "warped")
 
     def __init__(self, starts: list[float], values: list[float], seed: int):
-        self.starts, self.values, self.seed = starts, values, seed
+        self.starts, self.values, self.seed = list(starts), values, seed  # a copy: the view's list grows
         self.warped = [_warp(seed, b) for b in starts]
         prefix = [0.0]
         for i in range(1, len(starts)):
@@ -409,7 +409,6 @@ class ClusterMetrics:
         self._counters: dict[tuple, tuple[int, _Counter]] = {}
         self._last_prune = -math.inf
         with cluster.lock:
-            self.attached = self.now()
             for pod in cluster.store.list("pods"):
                 self._on_pod("ADDED", pod, attach=True)
             for d in cluster.store.list("deployments.apps"):
@@ -436,7 +435,8 @@ class ClusterMetrics:
     # ---------------------------------------------------------------------------------------- interface
     def now(self) -> float:
         with self.c.lock:
-            return self._epoch() + self.c.clock.now
+            self.c.sync()  # a real-time cluster catches up with the wall clock first, as for an API request
+            return self._now()
 
     def names(self) -> list[str]:
         with self.c.lock:
@@ -447,6 +447,7 @@ class ClusterMetrics:
             wanted = set(ALL_NAMES) if name is None else {name} & set(ALL_NAMES)
             if not wanted:
                 return []
+            self.c.sync()
             self._sync_apps()
             out: list[MetricSeries] = []
             if wanted & set(CADVISOR):
@@ -461,6 +462,10 @@ class ClusterMetrics:
     def _epoch(self) -> float:
         return self.c.clock.epoch.timestamp()
 
+    def _now(self) -> float:
+        """The clock as it stands (sample functions never move it: one query sees one instant)."""
+        return self._epoch() + self.c.clock.now
+
     def _on_event(self, event: WatchEvent) -> None:
         if event.resource == "pods":
             self._on_pod(event.type, event.obj)
@@ -470,7 +475,7 @@ class ClusterMetrics:
     def _on_pod(self, kind: str, pod: dict, attach: bool = False) -> None:
         meta = pod["metadata"]
         uid = meta.get("uid", "")
-        now = self.now()
+        now = self._now()
         rec = self._pods.get(uid)
         if rec is None:
             if kind == "DELETED":
@@ -511,7 +516,7 @@ class ClusterMetrics:
     def _on_deployment(self, kind: str, d: dict, attach: bool = False) -> None:
         meta = d["metadata"]
         uid = meta.get("uid", "")
-        now = self.now()
+        now = self._now()
         rec = self._deploys.get(uid)
         if rec is None:
             if kind == "DELETED":
@@ -559,10 +564,11 @@ class ClusterMetrics:
         if rec.frozen is not None:
             return rec.frozen
         out: dict[str, list[_Run]] = {}
-        if rec.rt is None:
+        rt = self.c.runtime.pods.get(rec.uid) or rec.rt  # the live one, should a restored state have replaced it
+        if rt is None:
             return out
         epoch = self._epoch()
-        for name, cs in rec.rt.containers.items():
+        for name, cs in rt.containers.items():
             runs = []
             for i, r in enumerate(cs.runs):
                 b = r.behavior
@@ -576,7 +582,7 @@ class ClusterMetrics:
         return out
 
     def _after_settle(self, cluster: SimCluster) -> None:
-        now = self.now()
+        now = self._now()
         if now - self._last_prune < PRUNE_EVERY:
             return
         self._last_prune = now
@@ -632,7 +638,8 @@ class ClusterMetrics:
         return ctr
 
     def _window(self, lo: float, hi: float, start: float, end: float | None) -> range:
-        return _grid(max(lo, start), min(hi, self.now() if end is None else end, self.now()))
+        now = self._now()
+        return _grid(max(lo, start), min(hi, now if end is None else end, now))
 
     def _node_labels(self) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
@@ -642,7 +649,7 @@ class ClusterMetrics:
         return out
 
     def _live(self, end: float | None) -> bool:
-        return end is None or end >= self.now() - self.retention
+        return end is None or end >= self._now() - self.retention
 
     # ------------------------------------------------------------------------------------------ cAdvisor
     def _cadvisor(self, wanted: set[str]) -> list[MetricSeries]:

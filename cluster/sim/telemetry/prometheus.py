@@ -366,5 +366,5 @@ def prometheus_routes(source: MetricSource, prefix: str = "/prometheus") -> list
     routes += [Route(p + "/-/healthy", healthy, methods=["GET", "HEAD"]),
                Route(p + "/-/ready", ready, methods=["GET", "HEAD"])]
     if p:  # never shadow the Kubernetes API when mounted at the root
-        routes.append(Route(p + "/{rest:path}", not_found, methods=ALL_METHODS))
+        routes += [Route(p, not_found, methods=ALL_METHODS), Route(p + "/{rest:path}", not_found, methods=ALL_METHODS)]
     return routes

@@ -1,8 +1,8 @@
 """PromQL evaluation over a ``MetricSource``, with Prometheus 3 semantics, for the simulator's Prometheus API.
 
-Queries are parsed by the real PromQL parser (``promql-parser``, compatible with Prometheus' grammar), so syntax
-errors read like Prometheus' own. Evaluation follows Prometheus' engine: every step of a range query is an
-independent instant evaluation; timestamps are integer milliseconds; values are float64.
+Queries are parsed by ``promql-parser`` (a Rust port of Prometheus' parser: same grammar, type checks and, mostly,
+error wording). Evaluation follows Prometheus' engine: every step of a range query is an independent instant
+evaluation; timestamps are integer milliseconds; values are float64, summed as Prometheus sums them (Kahan).
 
 Supported subset
 ----------------
@@ -39,9 +39,17 @@ Anything else (``limitk``, ``limit_ratio``, ``mad_over_time``, ``sort_by_label``
 ``info``, trigonometric functions, native-histogram functions, ``fill()`` modifiers) is rejected with a
 ``bad_data`` error that names it and lists what the simulator supports.
 
+Results and limits
+    Instant queries return ``vector``, ``scalar``, ``string`` or (for a range selector or subquery) ``matrix``;
+    range queries return ``matrix``, series sorted by labels, at most 11,000 steps. Values are strings as Go's
+    ``FormatFloat(v, 'f', -1, 64)`` writes them (``"+Inf"``, ``"NaN"``), timestamps seconds. A query times out
+    after 2m (``timeout=`` can shorten it). Errors: ``bad_data`` (syntax, unsupported, bad parameters),
+    ``execution`` (e.g. many-to-many matching), ``timeout``.
+
 Departures from Prometheus, each deliberate: no staleness markers (a series that stops being scraped vanishes
 after the 5m lookback rather than at the next scrape); no annotations (warnings/infos) in results; a query may
-load at most 5,000,000 samples (Prometheus allows 50,000,000; the simulator synthesizes every sample it loads).
+load at most 5,000,000 samples (Prometheus allows 50,000,000; the simulator synthesizes every sample it loads);
+parse errors carry no line:column position.
 """
 
 from __future__ import annotations
@@ -293,6 +301,18 @@ def _unsupported(what: str) -> PromQLError:
         "offset, @ and subqueries")
 
 
+_VALUE_TYPES = {"Vector": "vector", "Scalar": "scalar", "Matrix": "matrix", "String": "string"}
+_TYPE_NAMES = {"vector": "instant vector", "matrix": "range vector", "scalar": "scalar", "string": "string"}
+_MATCH_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
+_CARDINALITIES = {"OneToOne": "one-to-one", "ManyToOne": "many-to-one", "OneToMany": "one-to-many",
+                  "ManyToMany": "many-to-many"}
+
+
+def _enum_name(value: Any) -> str:
+    """promql-parser's enums are not hashable; their str() is ``Type.Member``."""
+    return str(value).rsplit(".", 1)[-1]
+
+
 def _ms(delta: timedelta | None) -> int:
     return 0 if delta is None else delta // timedelta(milliseconds=1)
 
@@ -332,17 +352,6 @@ def _selector(e: Any) -> Selector:
     return Selector(name, groups, _ms(e.offset), _at(e.at))
 
 
-_VALUE_TYPES = {"Vector": "vector", "Scalar": "scalar", "Matrix": "matrix", "String": "string"}
-_MATCH_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
-_CARDINALITIES = {"OneToOne": "one-to-one", "ManyToOne": "many-to-one", "OneToMany": "one-to-many",
-                  "ManyToMany": "many-to-many"}
-
-
-def _enum_name(value: Any) -> str:
-    """promql-parser's enums are not hashable; their str() is ``Type.Member``."""
-    return str(value).rsplit(".", 1)[-1]
-
-
 def _compile(e: Any) -> Node:
     """Turn promql-parser's AST into ours, rejecting what the evaluator does not implement."""
     if isinstance(e, pp.ParenExpr):
@@ -365,7 +374,14 @@ def _compile(e: Any) -> Node:
         if name not in SUPPORTED_FUNCTIONS:
             raise _unsupported(f"function {name}()")
         ret = _VALUE_TYPES.get(_enum_name(e.func.return_type), "vector")
-        return Call(name, [_compile(a) for a in e.args], ret)
+        args = [_compile(a) for a in e.args]
+        expected = [_VALUE_TYPES.get(_enum_name(t), "vector") for t in e.func.arg_types]
+        for i, arg in enumerate(args):  # promql-parser misses some of these (it accepts ln(0))
+            want = expected[min(i, len(expected) - 1)]
+            if arg.type != want:
+                raise PromQLError(f'parse error: expected type {_TYPE_NAMES[want]} in call to function "{name}", '
+                                  f"got {_TYPE_NAMES[arg.type]}")
+        return Call(name, args, ret)
     if isinstance(e, pp.AggregateExpr):
         op = str(e.op)
         if op not in SUPPORTED_AGGREGATIONS:
@@ -400,7 +416,7 @@ def parse(query: str) -> Node:
     """Parse and compile ``query``; raises ``PromQLError`` (bad_data) on syntax errors and unsupported features."""
     try:
         expr = pp.parse(query)
-    except (ValueError, RuntimeError) as e:
+    except Exception as e:  # promql-parser reports syntax errors as ValueError
         raise PromQLError(f"parse error: {e}") from e
     return _compile(expr)
 
@@ -725,7 +741,7 @@ def _bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
         delta = abs(b[1] - prev)
         if delta == 0:
             continue
-        if delta / b[1] <= 1e-12:
+        if _div(delta, b[1]) <= 1e-12:
             b[1] = prev
         else:
             prev = b[1]
@@ -752,7 +768,7 @@ def _bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
         start = merged[i - 1][0]
         count -= merged[i - 1][1]
         rank -= merged[i - 1][1]
-    return start + (end - start) * (rank / count)
+    return start + (end - start) * _div(rank, count)
 
 
 _EXPAND = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
@@ -992,8 +1008,8 @@ class Evaluator:
             return _check_unique([(_drop_name(lbls), fn(v)) for lbls, v in vec])
         if name == "round":
             to_nearest = float(self.eval(args[1], t)) if len(args) > 1 else 1.0
-            inverse = 1.0 / to_nearest if to_nearest != 0 else math.inf
-            return _check_unique([(_drop_name(lbls), _go_floor(v * inverse + 0.5) / inverse) for lbls, v in vec])
+            inverse = _div(1.0, to_nearest)  # Prometheus divides by the inverse: fewer float surprises
+            return _check_unique([(_drop_name(lbls), _div(_go_floor(v * inverse + 0.5), inverse)) for lbls, v in vec])
         if name in ("clamp", "clamp_min", "clamp_max"):
             scalars = [float(self.eval(a, t)) for a in args[1:]]
             lo = scalars[0] if name != "clamp_max" else -math.inf
@@ -1259,9 +1275,10 @@ def _children(node: Node) -> list[Node]:
 
 
 def _date(name: str, v: float) -> float:
-    if not math.isfinite(v):
+    try:
+        d = datetime.fromtimestamp(int(v), UTC)  # Go: time.Unix(int64(v), 0), truncating
+    except (ValueError, OverflowError, OSError):  # NaN, ±Inf or beyond year 9999: no meaningful date
         return math.nan
-    d = datetime.fromtimestamp(int(v), UTC)  # Go: time.Unix(int64(v), 0), truncating
     if name == "minute":
         return float(d.minute)
     if name == "hour":

@@ -61,5 +61,5 @@ def telemetry_routes(cluster: SimCluster) -> list[BaseRoute]:
     from cluster.sim.telemetry.metrics import ClusterMetrics
     from cluster.sim.telemetry.prometheus import prometheus_routes
 
-    return [*prometheus_routes(ClusterMetrics(cluster), prefix=PROMETHEUS_PATH),
+    return [*prometheus_routes(ClusterMetrics.of(cluster), prefix=PROMETHEUS_PATH),
             Mount(JAEGER_PATH, app=JaegerDispatch(cluster))]
