@@ -80,7 +80,8 @@ def server(manual_server: SimServer) -> SimServer:
 
 
 @pytest.fixture
-def kubectl(server: SimServer, manual_kubectl: Kubectl) -> Kubectl:
+def kc(server: SimServer, manual_kubectl: Kubectl) -> Kubectl:
+    """kubectl against the manual-clock server set up by ``_setup``."""
     return manual_kubectl
 
 
@@ -111,8 +112,8 @@ def _frames(ws: websocket.WebSocket) -> list[bytes]:
 # ----------------------------------------------------------------------------------- the real kubectl
 
 @pytest.mark.kubectl
-def test_exec_env_resolves_spec_configmap_and_secret(kubectl: Kubectl) -> None:
-    proc = kubectl.run("exec", "bb", "--", "env")
+def test_exec_env_resolves_spec_configmap_and_secret(kc: Kubectl) -> None:
+    proc = kc.run("exec", "bb", "--", "env")
     env = dict(line.split("=", 1) for line in proc.stdout.splitlines())
     assert env["FOO"] == "bar"
     assert env["PASSWORD"] == "hunter2"  # the Secret's value, decoded
@@ -123,25 +124,25 @@ def test_exec_env_resolves_spec_configmap_and_secret(kubectl: Kubectl) -> None:
 
 
 @pytest.mark.kubectl
-def test_exec_cat_files_from_mounted_configmap_and_secret(kubectl: Kubectl) -> None:
-    assert kubectl("exec", "bb", "--", "cat", "/etc/config/key") == "value1\n"
-    assert kubectl("exec", "bb", "--", "cat", "/etc/secret/pw") == "hunter2"
-    assert kubectl("exec", "bb", "--", "ls", "/etc/config") == "key\nmode\n"
-    resolv = kubectl("exec", "bb", "-c", "main", "--", "cat", "/etc/resolv.conf")
+def test_exec_cat_files_from_mounted_configmap_and_secret(kc: Kubectl) -> None:
+    assert kc("exec", "bb", "--", "cat", "/etc/config/key") == "value1\n"
+    assert kc("exec", "bb", "--", "cat", "/etc/secret/pw") == "hunter2"
+    assert kc("exec", "bb", "--", "ls", "/etc/config") == "key\nmode\n"
+    resolv = kc("exec", "bb", "-c", "main", "--", "cat", "/etc/resolv.conf")
     assert resolv == ("search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\n"
                       "options ndots:5\n")
 
 
 @pytest.mark.kubectl
-def test_exec_exit_code_becomes_kubectls(kubectl: Kubectl) -> None:
-    proc = kubectl.run("exec", "bb", "--", "sh", "-c", "echo hi; exit 3", check=False)
+def test_exec_exit_code_becomes_kubectls(kc: Kubectl) -> None:
+    proc = kc.run("exec", "bb", "--", "sh", "-c", "echo hi; exit 3", check=False)
     assert (proc.returncode, proc.stdout) == (3, "hi\n")
     assert "command terminated with exit code 3" in proc.stderr
 
 
 @pytest.mark.kubectl
-def test_exec_unknown_binary_fails_to_start(kubectl: Kubectl) -> None:
-    proc = kubectl.run("exec", "bb", "--", "foo", check=False)
+def test_exec_unknown_binary_fails_to_start(kc: Kubectl) -> None:
+    proc = kc.run("exec", "bb", "--", "foo", check=False)
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr.startswith("error: Internal error occurred: Internal error occurred: error executing command "
@@ -149,40 +150,40 @@ def test_exec_unknown_binary_fails_to_start(kubectl: Kubectl) -> None:
     assert proc.stderr.rstrip().endswith('OCI runtime exec failed: exec failed: unable to start container process: '
                                          'exec: "foo": executable file not found in $PATH: unknown')
     # busybox has no bash
-    assert 'exec: "bash": executable file not found' in kubectl.run("exec", "bb", "--", "bash", check=False).stderr
+    assert 'exec: "bash": executable file not found' in kc.run("exec", "bb", "--", "bash", check=False).stderr
 
 
 @pytest.mark.kubectl
-def test_exec_unknown_command_in_a_script_is_sh_not_found(kubectl: Kubectl) -> None:
-    proc = kubectl.run("exec", "bb", "--", "sh", "-c", "echo before; foo; echo after $?", check=False)
+def test_exec_unknown_command_in_a_script_is_sh_not_found(kc: Kubectl) -> None:
+    proc = kc.run("exec", "bb", "--", "sh", "-c", "echo before; foo; echo after $?", check=False)
     assert (proc.returncode, proc.stdout) == (0, "before\nafter 127\n")
     assert proc.stderr == "sh: foo: not found\n"
 
 
 @pytest.mark.kubectl
-def test_exec_into_pods_that_are_not_running(kubectl: Kubectl) -> None:
-    pending = kubectl.run("exec", "pending", "--", "ls", check=False)
+def test_exec_into_pods_that_are_not_running(kc: Kubectl) -> None:
+    pending = kc.run("exec", "pending", "--", "ls", check=False)
     assert pending.returncode == 1
     assert pending.stderr.strip() == ('error: Internal error occurred: unable to upgrade connection: container not '
                                       'found ("main")')
-    done = kubectl.run("exec", "done", "--", "ls", check=False)
+    done = kc.run("exec", "done", "--", "ls", check=False)
     assert done.stderr.strip() == "error: cannot exec into a container in a completed pod; current phase is Succeeded"
-    unsched = kubectl.run("exec", "unsched", "--", "ls", check=False)
+    unsched = kc.run("exec", "unsched", "--", "ls", check=False)
     assert unsched.stderr.strip() == "Error from server (BadRequest): pod unsched does not have a host assigned"
-    missing = kubectl.run("exec", "missing", "--", "ls", check=False)
+    missing = kc.run("exec", "missing", "--", "ls", check=False)
     assert missing.stderr.strip() == 'Error from server (NotFound): pods "missing" not found'
 
 
 @pytest.mark.kubectl
-def test_exec_missing_container(kubectl: Kubectl) -> None:
-    proc = kubectl.run("exec", "bb", "-c", "nope", "--", "ls", check=False)
+def test_exec_missing_container(kc: Kubectl) -> None:
+    proc = kc.run("exec", "bb", "-c", "nope", "--", "ls", check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "Error from server (BadRequest): container nope is not valid for pod bb"
 
 
 @pytest.mark.kubectl
-def test_exec_without_a_valid_token_is_unauthorized(server: SimServer, kubectl: Kubectl, tmp_path: Path) -> None:
-    cfg = yaml.safe_load(kubectl.kubeconfig.read_text())
+def test_exec_without_a_valid_token_is_unauthorized(server: SimServer, kc: Kubectl, tmp_path: Path) -> None:
+    cfg = yaml.safe_load(kc.kubeconfig.read_text())
     for user in cfg["users"]:
         user["user"]["token"] = "not-the-token"
     bad = tmp_path / "bad" / "kubeconfig"
@@ -201,15 +202,15 @@ def test_exec_without_a_valid_token_is_unauthorized(server: SimServer, kubectl: 
 
 
 @pytest.mark.kubectl
-def test_exec_with_stdin(kubectl: Kubectl) -> None:
-    assert kubectl("exec", "-i", "bb", "--", "cat", input="piped in\n") == "piped in\n"
-    assert kubectl("exec", "-i", "bb", "--", "sh", input="echo $FOO | wc -c\n") == "4\n"
+def test_exec_with_stdin(kc: Kubectl) -> None:
+    assert kc("exec", "-i", "bb", "--", "cat", input="piped in\n") == "piped in\n"
+    assert kc("exec", "-i", "bb", "--", "sh", input="echo $FOO | wc -c\n") == "4\n"
 
 
 @pytest.mark.kubectl
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` to give kubectl a terminal")
-def test_exec_with_a_terminal_runs_non_interactively(kubectl: Kubectl) -> None:
-    env_cmd = f"KUBECONFIG={kubectl.kubeconfig} HOME={kubectl.kubeconfig.parent}"
+def test_exec_with_a_terminal_runs_non_interactively(kc: Kubectl) -> None:
+    env_cmd = f"KUBECONFIG={kc.kubeconfig} HOME={kc.kubeconfig.parent}"
     # The terminal's input stays open, as a person's would: stdin reaching EOF after the session ended would
     # have kubectl log its failed write of the close signal (as against a real cluster).
     proc = subprocess.Popen(["script", "-qec", f"{env_cmd} kubectl exec -it bb -- sh -c 'echo a; echo b >&2; exit 4'",
@@ -221,6 +222,14 @@ def test_exec_with_a_terminal_runs_non_interactively(kubectl: Kubectl) -> None:
     finally:
         proc.kill()
         proc.communicate()
+
+
+@pytest.mark.kubectl
+def test_exec_on_a_real_time_cluster(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("run", "box", "-n", namespace, "--image=busybox:1.36", "--env=GREETING=hello", "--", "sleep", "3600")
+    kubectl("wait", "-n", namespace, "--for=condition=Ready", "pod/box", "--timeout=60s")
+    assert kubectl("exec", "-n", namespace, "box", "--", "sh", "-c", "echo $GREETING from $(hostname)") == \
+        "hello from box\n"
 
 
 # ------------------------------------------------------------------------- protocol, without kubectl

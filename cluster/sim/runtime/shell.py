@@ -17,8 +17,14 @@ What is modelled is answered exactly the way the real tools answer; what is not 
   subshells) are refused with a syntax error rather than half-run;
 * the filesystem is read-only (writing a file fails with ``Read-only file system``), and only the files
   listed above exist;
-* a program runs to completion at once, on the input it was given: ``sleep`` returns immediately and
-  ``tail -f`` prints the tail and ends.
+* a program runs to completion at once, on all the input it was given (stdin is read to its end first):
+  ``sleep`` returns immediately and ``tail -f`` prints the tail and ends.
+
+Built-in programs: ``sh``/``ash``/``bash`` (``-c SCRIPT``, ``FILE`` or a script on stdin), ``echo``,
+``printf``, ``cat``, ``env``, ``printenv``, ``ls``, ``hostname``, ``id``, ``date``, ``true``, ``false``,
+``ps`` (where the image has procps), ``head``, ``tail``, ``grep``, ``wc``, ``sort``, ``tr``, ``sleep``,
+``pwd``, ``test``/``[``; inside scripts also ``exit``, ``cd``, ``export``, ``unset``, ``set -e``, ``.``.
+Messages follow the image's userland: busybox (busybox, alpine) or GNU coreutils with dash as ``sh``.
 """
 
 from __future__ import annotations
@@ -1014,21 +1020,18 @@ class Shell:
 
     def _pipeline(self, pipeline: list[_Command], stdin: bytes) -> tuple[bytes, bytes, int]:
         data, err, code = stdin, bytearray(), 0
-        for n, cmd in enumerate(pipeline):
-            last = n == len(pipeline) - 1
+        for cmd in pipeline:
             try:
-                o, e, code = self._command(cmd, data, in_pipeline=len(pipeline) > 1)
+                o, e, code = self._command(cmd, data)
             except _Exit as ex:
-                if not last and len(pipeline) > 1:  # exit in a pipeline ends only that subshell
-                    o, e, code = ex.stdout, ex.stderr, ex.code
-                else:
-                    ex.stderr = bytes(err) + ex.stderr
+                if len(pipeline) == 1:
                     raise
+                o, e, code = ex.stdout, ex.stderr, ex.code  # each part of a pipeline is a subshell
             err += e
             data = o
         return data, bytes(err), code
 
-    def _command(self, cmd: _Command, stdin: bytes, in_pipeline: bool) -> tuple[bytes, bytes, int]:
+    def _command(self, cmd: _Command, stdin: bytes) -> tuple[bytes, bytes, int]:
         assigns: dict[str, str] = {}
         raw = list(cmd.words)
         while raw and raw[0][0][1] == "" and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", raw[0][0][0]):
@@ -1069,7 +1072,7 @@ class Shell:
         if not words:
             self.vars.update(assigns)
             return b"", b"", 0
-        out, err, code = self._invoke(words, assigns, stdin, in_pipeline)
+        out, err, code = self._invoke(words, assigns, stdin)
         if err_to_out:
             out, err = out + err, b""
         if out_to_err:
@@ -1089,8 +1092,7 @@ class Shell:
         return self.error(f"can't create {dest}: Read-only file system" if self.ctx.busybox
                           else f"cannot create {dest}: Read-only file system")
 
-    def _invoke(self, words: list[str], assigns: dict[str, str], stdin: bytes,
-                in_pipeline: bool) -> tuple[bytes, bytes, int]:
+    def _invoke(self, words: list[str], assigns: dict[str, str], stdin: bytes) -> tuple[bytes, bytes, int]:
         name, args = words[0], words[1:]
         if name == "exit":
             code = self.status
@@ -1182,12 +1184,13 @@ def _sh(ctx: ExecContext) -> ExecResult:
     errexit = False
     while args and args[0].startswith("-") and args[0] != "-" and args[0] != "--":
         flag = args.pop(0)
-        if flag in ("-o", "+o") and args:
-            errexit = errexit or args.pop(0) == "errexit"
-            continue
         if flag.startswith("--"):
             continue
         errexit = errexit or "e" in flag
+        if flag.endswith("o") and args:  # -o OPTION, also bundled: -euxo pipefail
+            option = args.pop(0)
+            errexit = errexit or option == "errexit"
+            continue
         if "c" in flag:
             if not args:
                 msg = "-c: option requires an argument" if name == "bash" else "-c requires an argument"
@@ -1394,7 +1397,9 @@ def _id(ctx: ExecContext) -> ExecResult:
     u = f"{uid}({uname})" if uname else str(uid)
     g = f"{gid}({gname})" if gname else str(gid)
     groups = [g]
-    if uid == 0 and gid == 0 and ctx.busybox:
+    if uid == 0 and gid == 0 and ctx.image_repo == "docker.io/library/busybox":
+        groups += ["10(wheel)"]
+    elif uid == 0 and gid == 0 and ctx.busybox:  # alpine
         groups += ["1(bin)", "2(daemon)", "3(sys)", "4(adm)", "6(disk)", "10(wheel)", "11(floppy)", "20(dialout)",
                    "26(tape)", "27(video)"]
     for extra in (ctx.pod.get("spec", {}).get("securityContext") or {}).get("supplementalGroups") or []:
@@ -1592,6 +1597,48 @@ def _wc(ctx: ExecContext) -> ExecResult:
     return ExecResult("".join(out).encode(), err, code)
 
 
+def _tr_set(spec: str) -> str:
+    spec = spec.encode().decode("unicode_escape", errors="replace")
+    out, i = [], 0
+    while i < len(spec):
+        if i + 2 < len(spec) and spec[i + 1] == "-":
+            out += [chr(c) for c in range(ord(spec[i]), ord(spec[i + 2]) + 1)]
+            i += 3
+        else:
+            out.append(spec[i])
+            i += 1
+    return "".join(out)
+
+
+def _tr(ctx: ExecContext) -> ExecResult:
+    args = ctx.argv[1:]
+    delete = args[:1] == ["-d"]
+    sets = [_tr_set(a) for a in (args[1:] if delete else args)]
+    text = ctx.stdin.decode("latin-1")
+    if delete and sets:
+        return _ok(text.translate({ord(ch): None for ch in sets[0]}).encode("latin-1"))
+    if len(sets) != 2 or not sets[1]:
+        return _ok(err="tr: missing operand\n", code=1)
+    src, dst = sets
+    dst = dst + dst[-1] * max(len(src) - len(dst), 0)
+    return _ok(text.translate({ord(a): b for a, b in zip(src, dst, strict=False)}).encode("latin-1"))
+
+
+def _sort(ctx: ExecContext) -> ExecResult:
+    flags = "".join(a[1:] for a in ctx.argv[1:] if a.startswith("-") and a != "-")
+    items, err, code = _lines_of(ctx, "sort")
+    lines = [ln for _, data in items for ln in data.decode(errors="replace").splitlines()]
+
+    def number(line: str) -> float:
+        m = re.match(r"\s*-?\d+(\.\d+)?", line)
+        return float(m.group(0)) if m else 0.0
+
+    lines.sort(key=number if "n" in flags else None, reverse="r" in flags)  # type: ignore[arg-type]
+    if "u" in flags:
+        lines = list(dict.fromkeys(lines))
+    return ExecResult("".join(ln + "\n" for ln in lines).encode(), err, code)
+
+
 def _sleep(ctx: ExecContext) -> ExecResult:
     for a in ctx.argv[1:]:
         if a in ("infinity", "inf"):
@@ -1667,7 +1714,7 @@ BUILTINS: dict[str, Program] = {
     "sh": _sh, "bash": _sh, "ash": _sh, "echo": _echo, "printf": _printf, "cat": _cat, "env": _env,
     "printenv": _printenv, "ls": _ls, "hostname": _hostname, "id": _id, "date": _date, "true": _true,
     "false": _false, "ps": _ps, "head": _head, "tail": _tail, "grep": _grep, "wc": _wc, "sleep": _sleep,
-    "pwd": _pwd, "test": _test, "[": _test,
+    "pwd": _pwd, "test": _test, "[": _test, "tr": _tr, "sort": _sort,
 }
 
 

@@ -1,0 +1,1 @@
+"""The probe: a read-only MCP server of investigation tools (see docs/architecture.md)."""
