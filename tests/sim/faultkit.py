@@ -8,6 +8,7 @@ without a token, and pod logs. Simulated time moves only through ``advance``; no
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -22,8 +23,9 @@ from typing import Any
 
 from cluster.sim import SimCluster, SimConfig
 from cluster.sim.apps import APPS
+from cluster.sim.apps.deploy import deploy
 from cluster.sim.faults.problems import PROBLEMS, Problem
-from cluster.sim.faults.setup import bring_up
+from cluster.sim.faults.setup import SYMPTOM_SECONDS, WARMUP_SECONDS, bring_up
 from cluster.sim.server import SimServer
 
 KUBECTL = shutil.which("kubectl")
@@ -67,7 +69,9 @@ def problem_for(family: str) -> Problem:
 
 
 class Incident:
-    def __init__(self, family: str, tmp_path: Path, seed: int = 1):
+    """``inject=False`` brings the family's application up healthy (a control: the symptoms must be absent)."""
+
+    def __init__(self, family: str, tmp_path: Path, seed: int = 1, inject: bool = True):
         self.problem = problem_for(family)
         self.app = APPS[self.problem.app]
         self.ns = self.app.namespace
@@ -76,15 +80,24 @@ class Incident:
         self._ssl = ssl.create_default_context(cadata=self.server.ca_pem.decode())
         self._client: Any = None
         self.home = tmp_path
+        self.fault = self.problem.fault
         try:
-            self.incident = bring_up(self.cluster, self.problem)
+            if inject:
+                bring_up(self.cluster, self.problem)
+            else:
+                deploy(self.cluster, self.app)
+                self.cluster.advance(WARMUP_SECONDS + SYMPTOM_SECONDS)
         except BaseException:
             self.close()
             raise
 
-    @property
-    def fault(self):
-        return self.incident.fault
+    def as_family(self, family: str) -> Incident:
+        """The same cluster, seen as an incident of another family of the same application (for controls)."""
+        view = copy.copy(self)
+        view.problem = problem_for(family)
+        assert view.problem.app == self.problem.app, (family, self.problem.app)
+        view.fault = view.problem.fault
+        return view
 
     def close(self) -> None:
         if self._client is not None:

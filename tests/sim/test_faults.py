@@ -88,7 +88,10 @@ def all_pods_healthy(inc: Incident) -> None:
 
 
 def no_errors(inc: Incident, service: str | None = None, lookback: str = "30s") -> None:
-    errors = inc.error_spans(service or inc.app.entry, lookback)
+    """Requests flow through ``service`` (the app's entry) in the last ``lookback`` and none fails."""
+    service = service or inc.app.entry
+    assert inc.traces(service, lookback=lookback, limit=5), f"no traces through {service} in the last {lookback}"
+    errors = inc.error_spans(service, lookback)
     assert not errors, sorted({(s.service, s.operation, s.message) for s in errors})[:5]
 
 
@@ -142,7 +145,7 @@ def _() -> Case:
 
 def _tls_symptoms(inc: Incident) -> None:
     args = inc.get("deployments", "url-shorten-mongodb")["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--tlsMode") + 1] == "requireTLS"
+    assert "--tlsMode" in args and args[args.index("--tlsMode") + 1] == "requireTLS", args
     crashlooping(inc, "url-shorten-service")
     svc = inc.pod("url-shorten-service")["metadata"]["name"]
     assert "No suitable servers found" in inc.logs(svc, previous=True, tail=5)
@@ -308,11 +311,10 @@ def _pv_fix(inc: Incident) -> None:
     for pv in inc.list("persistentvolumes"):
         if pv["status"]["phase"] == "Released":
             inc.patch("persistentvolumes", pv["metadata"]["name"], {"spec": {"claimRef": None}}, "merge")
-    inc.advance(30)  # the claims bind and MongoDB starts
-    looping = [p["metadata"]["name"] for p in inc.list("pods") if status_reason(p) == "CrashLoopBackOff"]
-    assert looping
-    for name in looping:
-        inc.delete("pods", name)
+    inc.advance(10)  # the claims bind and MongoDB starts; its clients wait out their back-off, unless deleted
+    for p in inc.list("pods"):
+        if status_reason(p) == "CrashLoopBackOff":
+            inc.delete("pods", p["metadata"]["name"])
 
 
 def _pv_wrong(inc: Incident) -> None:
@@ -459,10 +461,18 @@ def _() -> Case:
 
 
 # ------------------------------------------------------------------------------------------- astronomy: flags
-def errors_of(inc: Incident, service: str, window: str = "1m", offset: str = "") -> float:
+def calls_of(inc: Incident, service: str, status: str, window: str = "1m", offset: str = "") -> float:
+    """Spans of ``service`` with ``status`` in the window, from the collector's spanmetrics."""
     q = (f'sum(increase(traces_span_metrics_calls_total{{namespace="{inc.ns}",service_name="{service}",'
-         f'status_code="{ERROR}"}}[{window}]{" offset " + offset if offset else ""}))')
+         f'status_code="{status}"}}[{window}]{" offset " + offset if offset else ""}))')
     return inc.prom_value(q) or 0.0
+
+
+def errors_of(inc: Incident, service: str, window: str = "1m", offset: str = "") -> float:
+    errors = calls_of(inc, service, ERROR, window, offset)
+    served = errors + calls_of(inc, service, OK, window, offset)
+    assert served > 0, f"{service} served nothing in [{window}] offset {offset or 0}"
+    return errors
 
 
 def p50_ms(inc: Incident, service: str, offset: str = "") -> float:
@@ -577,6 +587,15 @@ KAFKA_ORACLE = pytest.mark.xfail(
 )
 
 
+@pytest.fixture(scope="module")
+def healthy_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Incident]]:
+    """One healthy deployment per application (no fault injected), shared by the control tests."""
+    made: dict[str, Incident] = {}
+    yield made
+    for inc in made.values():
+        inc.close()
+
+
 def test_every_family_has_a_case() -> None:
     assert sorted(CASES) == sorted(FAMILIES)
     assert len(FAMILIES) == 26
@@ -609,3 +628,19 @@ def test_a_wrong_fix_is_not_mitigated(family: str, incident) -> None:
     inc.advance(c.settle)
     verdict = mitigated(inc.cluster, inc.fault)
     assert not verdict.success
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_the_symptom_checks_fail_on_a_healthy_app(family: str, healthy_apps: dict[str, Incident],
+                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A control: each family's symptom check, run against its application without the fault, must fail (noop,
+    whose "symptom" is health, must pass), so that no symptom check passes vacuously."""
+    app = FAMILIES[family].app or "hotel-reservation"
+    if app not in healthy_apps:
+        healthy_apps[app] = Incident(family, tmp_path_factory.mktemp("healthy"), inject=False)
+    inc = healthy_apps[app].as_family(family)
+    if family == "noop":
+        CASES[family].symptoms(inc)
+    else:
+        with pytest.raises(AssertionError):
+            CASES[family].symptoms(inc)
