@@ -368,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ids = list(AOI86) if args.problems == "all" else [s.strip() for s in args.problems.split(",") if s.strip()]
     for pid in ids:
-        get_problem(pid)  # a clear error for an unknown id
+        try:
+            get_problem(pid)
+        except KeyError as e:
+            p.error(str(e.args[0]))
     meta = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
             "load_before": _load(), "repeat": args.repeat, "requests": args.requests, "after_s": args.after,
             "problems": len(ids)}
