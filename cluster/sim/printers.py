@@ -328,18 +328,7 @@ def _later(current: datetime | None, candidate: datetime | None) -> datetime | N
     return current
 
 
-_LAST_SUMMARY: list = [None, None, None]  # (pod, now, result): three columns of one row share one computation
-
-
 def _pod_summary(pod: dict, now: datetime) -> tuple[str, str, str]:
-    if _LAST_SUMMARY[0] is pod and _LAST_SUMMARY[1] == now:
-        return _LAST_SUMMARY[2]
-    result = _pod_summary_uncached(pod, now)
-    _LAST_SUMMARY[:] = [pod, now, result]
-    return result
-
-
-def _pod_summary_uncached(pod: dict, now: datetime) -> tuple[str, str, str]:
     """printPod's Ready, Status and Restarts cells, following upstream line by line."""
     spec, status = _spec(pod), _status(pod)
     restarts = 0

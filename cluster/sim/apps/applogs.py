@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from cluster.sim.apps.health import Snapshot, Traffic, traffic
+from cluster.sim.apps.health import Snapshot, Traffic
 from cluster.sim.runtime import logs as base
 from cluster.sim.runtime.logs import LogContext
 
@@ -27,17 +27,8 @@ def _find(ctx: LogContext):
     return apps.for_pod(ctx.pod) if apps is not None else None
 
 
-_TRAFFIC_CACHE: dict[int, tuple[Snapshot, dict[str, Traffic]]] = {}
-
-
 def _traffic(run, snap: Snapshot) -> dict[str, Traffic]:
-    hit = _TRAFFIC_CACHE.get(id(snap))
-    if hit is None or hit[0] is not snap:
-        if len(_TRAFFIC_CACHE) > 4096:
-            _TRAFFIC_CACHE.clear()
-        hit = (snap, traffic(run.model, snap))
-        _TRAFFIC_CACHE[id(snap)] = hit
-    return hit[1]
+    return run.traffic(snap)
 
 
 def _poisson(rng: random.Random, start: float, end: float, rate: float) -> Iterator[float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cluster.sim.apps.health import History, Snapshot, compute
+from cluster.sim.apps.health import History, Snapshot, Traffic, compute, traffic
 from cluster.sim.apps.model import AppModel, Component
 from cluster.sim.apps.state import AppState, MongoData
 
@@ -19,6 +19,17 @@ class AppRuntime:
         self.state = state
         self.history = History()
         self.deployed_at = cluster.clock.now
+        # Traffic per snapshot, computed once: log, metric and trace generators all read it.
+        self._traffic: dict[int, tuple[Snapshot, dict[str, Traffic]]] = {}
+
+    def traffic(self, snap: Snapshot) -> dict[str, Traffic]:
+        hit = self._traffic.get(id(snap))
+        if hit is None or hit[0] is not snap:
+            if len(self._traffic) > 4096:
+                self._traffic.clear()
+            hit = (snap, traffic(self.model, snap))
+            self._traffic[id(snap)] = hit
+        return hit[1]
 
     def data_key(self, mongo: Component, pod: dict) -> str:
         """Where a MongoDB pod keeps its data: the PersistentVolume it mounts, else the pod itself (emptyDir)."""
