@@ -1,9 +1,10 @@
 """An SRE's view of a simulated incident, for the fault tests (``tests/sim/test_faults.py``).
 
 ``Incident`` builds a cluster, serves it over HTTPS with telemetry, brings a problem up, and then touches the
-cluster only the way an operator or an agent would: Kubernetes through the real ``kubectl`` (or, where kubectl
-is not installed, the official Python client, which speaks the same REST API), Prometheus' and Jaeger's HTTP APIs
-without a token, and pod logs. Simulated time moves only through ``advance``; nothing sleeps.
+cluster only the way an operator or an agent would: the Kubernetes API (objects read as JSON through the official
+Python client; logs, table output and every repair through the real ``kubectl``, or the same REST calls through
+the client where kubectl is not installed), and Prometheus' and Jaeger's HTTP APIs without a token. Simulated time
+moves only through ``advance``; nothing sleeps.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,8 @@ from cluster.sim.faults.setup import SYMPTOM_SECONDS, WARMUP_SECONDS, bring_up
 from cluster.sim.server import SimServer
 
 KUBECTL = shutil.which("kubectl")
-NO_KUBECTL = "kubectl is not installed: its table output is not checked (the REST API still is)"
+NO_KUBECTL = ("kubectl is not installed: its table output is not checked, and repairs go through the official Python "
+              "client (the same REST calls)")
 
 # resource -> (API group path, plural, namespaced), for the Python client's raw REST calls
 RESOURCES: dict[str, tuple[str, str, bool]] = {
@@ -80,6 +83,8 @@ class Incident:
         self._ssl = ssl.create_default_context(cadata=self.server.ca_pem.decode())
         self._client: Any = None
         self.home = tmp_path
+        if KUBECTL is None:
+            warnings.warn(NO_KUBECTL, stacklevel=2)
         self.fault = self.problem.fault
         try:
             if inject:
@@ -93,6 +98,7 @@ class Incident:
 
     def as_family(self, family: str) -> Incident:
         """The same cluster, seen as an incident of another family of the same application (for controls)."""
+        _ = self.client  # one client, closed with the original
         view = copy.copy(self)
         view.problem = problem_for(family)
         assert view.problem.app == self.problem.app, (family, self.problem.app)
@@ -133,7 +139,7 @@ class Incident:
         return self._client
 
     def rest(self, method: str, path: str, body: Any = None, ctype: str = "application/json",
-             query: dict[str, Any] | None = None) -> Any:
+             query: dict[str, Any] | None = None, raw: bool = False) -> Any:
         """One call to the Kubernetes API through the official client (auth and TLS from the kubeconfig)."""
         api = self.client
         _, url, headers, data, _ = api.param_serialize(
@@ -144,25 +150,20 @@ class Incident:
         resp.read()
         text = resp.data.decode()
         assert resp.status < 300, f"{method} {path}: {resp.status} {text}"
-        return json.loads(text) if text.startswith(("{", "[")) else text
+        return text if raw else json.loads(text)
 
     def _path(self, resource: str, name: str = "") -> str:
         group, plural, namespaced = RESOURCES[resource]
         base = f"{group}/namespaces/{self.ns}/{plural}" if namespaced else f"{group}/{plural}"
         return f"{base}/{name}" if name else base
 
-    # ------------------------------------------------------------------------------------ operator verbs
+    # ------------------------------------------------------------------------------------ what an operator reads
     def get(self, resource: str, name: str) -> dict:
-        if self.has_kubectl:
-            return json.loads(self.k("get", resource, name, "-o", "json"))
+        """An object as JSON (read through the Python client: the same REST API kubectl reads, minus the cost of a
+        process per read)."""
         return self.rest("GET", self._path(resource, name))
 
     def list(self, resource: str, selector: str = "", field_selector: str = "") -> list[dict]:
-        if self.has_kubectl:
-            args = ["get", resource, "-o", "json"]
-            args += ["-l", selector] if selector else []
-            args += ["--field-selector", field_selector] if field_selector else []
-            return json.loads(self.k(*args))["items"]
         query = {k: v for k, v in (("labelSelector", selector), ("fieldSelector", field_selector)) if v}
         return self.rest("GET", self._path(resource), query=query)["items"]
 
@@ -177,6 +178,8 @@ class Incident:
         assert len(pods) == 1, f"expected one {component} pod, found {[p['metadata']['name'] for p in pods]}"
         return pods[0]
 
+    # ------------------------------------------------------------------------------------ what an operator does
+    # (kubectl where it is installed; otherwise the same requests through the Python client)
     def logs(self, pod: str, container: str = "", previous: bool = False, tail: int | None = None) -> str:
         if self.has_kubectl:
             args = ["logs", pod] + (["-c", container] if container else [])
@@ -190,7 +193,7 @@ class Incident:
             query["previous"] = "true"
         if tail is not None:
             query["tailLines"] = tail
-        return self.rest("GET", self._path("pods", pod) + "/log", query=query)
+        return self.rest("GET", self._path("pods", pod) + "/log", query=query, raw=True)
 
     def patch(self, resource: str, name: str, body: Any, kind: str = "strategic") -> None:
         if self.has_kubectl:
@@ -198,17 +201,17 @@ class Incident:
         else:
             self.rest("PATCH", self._path(resource, name), body, PATCH_TYPES[kind])
 
-    def delete(self, resource: str, name: str) -> None:
+    def delete(self, resource: str, *names: str) -> None:
+        assert names, f"no {resource} to delete"
         if self.has_kubectl:
-            self.k("delete", resource, name, "--wait=false")
+            self.k("delete", resource, *names, "--wait=false")
         else:
-            self.rest("DELETE", self._path(resource, name))
+            for name in names:
+                self.rest("DELETE", self._path(resource, name))
 
     def delete_pods(self, component: str) -> list[str]:
         names = [p["metadata"]["name"] for p in self.pods(component)]
-        assert names, f"no {component} pod to delete"
-        for n in names:
-            self.delete("pods", n)
+        self.delete("pods", *names)
         return names
 
     def scale(self, deployment: str, replicas: int) -> None:

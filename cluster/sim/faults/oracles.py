@@ -48,8 +48,25 @@ def _ph(c: SimCluster, f: Fault) -> Verdict:
 
 
 def _ph_skip(c: SimCluster, f: Fault) -> Verdict:
-    p = pod_health(c, f.namespace, skip_unstarted=True)
-    return Verdict(not p, tuple(p))
+    """AIOpsLab's kafka oracle is pod health alone, which the flag never breaks; like the fork that fixed it, we
+    also require the flag to be off in flagd-config and flagd to be running again (see docs/architecture.md)."""
+    reasons = list(pod_health(c, f.namespace, skip_unstarted=True))
+    flag = f.params.get("flag")
+    if flag:
+        import json
+
+        cm = c.store.get("configmaps", f.namespace, "flagd-config")
+        try:
+            variant = json.loads(((cm or {}).get("data") or {}).get("demo.flagd.json", "{}"))["flags"][flag][
+                "defaultVariant"]
+        except (KeyError, ValueError, TypeError):
+            variant = None
+        if variant != "off":
+            reasons.insert(0, f"flag {flag} is {variant!r} in flagd-config, not 'off'")
+        d = c.store.get("deployments.apps", f.namespace, "flagd")
+        if not d or (d.get("status") or {}).get("availableReplicas", 0) < 1:
+            reasons.insert(0, "flagd is not available")
+    return Verdict(not reasons, tuple(reasons))
 
 
 def _port(c: SimCluster, f: Fault) -> Verdict:
