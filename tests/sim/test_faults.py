@@ -603,9 +603,7 @@ def test_fault_is_visible_and_the_operators_fix_mitigates_it(family: str, incide
     c.recovered(inc)
 
 
-@pytest.mark.parametrize("family", [
-    f
-    for f in sorted(ORACLE_FAMILIES)])
+@pytest.mark.parametrize("family", sorted(ORACLE_FAMILIES))
 def test_a_wrong_fix_is_not_mitigated(family: str, incident) -> None:
     c = CASES[family]
     assert c.wrong is not None
