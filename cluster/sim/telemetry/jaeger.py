@@ -48,8 +48,8 @@ DEFAULT_LIMIT = 20  # the Jaeger UI's default "Limit Results"
 MAX_LIMIT = 5000  # a source synthesizes every trace it returns, so one request must stay bounded
 DEFAULT_LOOKBACK_US = 2 * 24 * 3600 * 1_000_000  # jaeger-query's --query.lookback default (2 days)
 DEFAULT_DEPENDENCY_LOOKBACK_MS = 24 * 3600 * 1000  # jaeger-query's default for /api/dependencies
-DEPENDENCY_TRACES_PER_SERVICE = 200  # newest traces sampled per service to build the dependency graph ...
-DEPENDENCY_MAX_TRACES = 2000  # ... and in all, so the endpoint costs the same whatever the window
+DEPENDENCY_TRACES_PER_SERVICE = 50  # newest traces sampled per service to build the dependency graph ...
+DEPENDENCY_MAX_TRACES = 400  # ... and in all, so the endpoint costs the same whatever the window
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 ENDPOINTS = ("/api/services", "/api/services/{service}/operations", "/api/operations?service=",
