@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-base
 # pytest-xdist workers; CI machines have 2 cores.
 WORKERS ?= auto
+# Node tools for the tests (package.json: the MCP Inspector CLI), installed from package-lock.json.
+NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint install install-train clean
+.PHONY: demo test lint install install-node install-train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +20,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Without npm the Inspector test skips and says why; with npm, a failed install fails the build.
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: tests/probe/test_protocol.py will skip the MCP Inspector CLI test"; \
+	fi
+
+install-node: $(NODE_STAMP)
+
 # The training extra: torch is pinned to the CPU build that lies on local disk; a plain `torch`
 # would pull a multi-GB CUDA build. Install it first, then the rest of the extra.
 install-train: $(STAMP)
@@ -27,7 +39,7 @@ install-train: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/aoi sim tour
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(WORKERS) -q
 
@@ -35,4 +47,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info node_modules

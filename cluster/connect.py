@@ -13,7 +13,7 @@ from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from cluster.kubeconfig import Telemetry, read_telemetry
-from cluster.readonly import read_only
+from cluster.readonly import WriteRefused, read_only
 
 
 class ConnectError(RuntimeError):
@@ -42,7 +42,7 @@ def load_api_client(kubeconfig: str | Path | None = None, context: str | None = 
     try:
         api = config.new_client_from_config(config_file=path, context=context)
     except (ConfigException, ValueError, TypeError, KeyError) as e:
-        raise ConnectError(f"kubeconfig {path} is not usable ({e}); check its current-context and credentials")
+        raise ConnectError(f"kubeconfig {path} is not usable ({e}); check its current-context and credentials") from e
     return read_only(api) if readonly else api
 
 
@@ -78,12 +78,12 @@ class KubeHTTP:
 
     def _request(self, path: str, query: dict[str, Any] | None, accept: str) -> Any:
         q = [(k, v) for k, v in (query or {}).items() if v is not None and v != ""]
-        method, url, headers, body, post = self.api.param_serialize(
+        method, url, headers, _body, _post = self.api.param_serialize(
             "GET", path, query_params=q, header_params={"Accept": accept}, auth_settings=["BearerToken"])
         try:
             resp = self.api.call_api(method, url, header_params=headers, _request_timeout=self.timeout)
             resp.read()
-        except client.ApiException:
+        except (client.ApiException, WriteRefused):  # a refusal is not a connection problem
             raise
         except Exception as e:  # urllib3 connection errors: say where and what to check
             raise ConnectError(f"cannot reach the Kubernetes API at {self.api.configuration.host}: "

@@ -71,6 +71,8 @@ class SimCluster:
         self.store.subscribe(self._on_event)
         # Hooks for layers above (applications, telemetry): called after every settle.
         self.after_settle: list[Callable[[SimCluster], None]] = []
+        # Set to a list to record (method, path) of every HTTP request the server receives (tests audit clients).
+        self.access_log: list[tuple[str, str]] | None = None
         from cluster.sim.bootstrap import bootstrap
 
         with self.lock:

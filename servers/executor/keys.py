@@ -14,6 +14,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import secrets
 import stat
 import time
@@ -35,6 +36,7 @@ ALGORITHM = "EdDSA"
 MAX_TOKEN_CHARS = 16384
 KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 _HEADER_KEYS = frozenset({"alg", "typ", "kid"})
+_B64U = re.compile(r"[A-Za-z0-9_-]*")
 
 
 # ------------------------------------------------------------------------------------------------ key material
@@ -205,12 +207,26 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode(errors="replace")).hexdigest() if isinstance(token, str) else ""
 
 
+def _canonical_b64u(part: str) -> bool:
+    if not _B64U.fullmatch(part):
+        return False
+    try:
+        return _b64u(_unb64u(part)) == part
+    except ValueError:
+        return False
+
+
 def unverified_header(token: Any) -> dict[str, Any]:
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
         raise Refusal("malformed_token", f"a token is a compact JWS string of at most {MAX_TOKEN_CHARS} characters")
     parts = token.split(".")
-    if len(parts) != 3 or not all(parts):
-        raise Refusal("malformed_token", "a compact JWS has three non-empty dot-separated parts")
+    # The signature may be empty here (alg none): that is refused below with its own reason.
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise Refusal("malformed_token", "a compact JWS has three dot-separated parts")
+    for part in parts:
+        # Canonical base64url only: otherwise one signature has several spellings (a malleable token).
+        if not _canonical_b64u(part):
+            raise Refusal("malformed_token", "a part is not canonical unpadded base64url")
     try:
         header = json.loads(_unb64u(parts[0]))
     except (ValueError, UnicodeDecodeError) as e:

@@ -333,6 +333,7 @@ _VERB_CLASS: dict[str, VerbClass] = {
     "delete_chaos": "delete",
     "exec": "exec",
 }
+VERB_CLASS = _VERB_CLASS
 MAX_PLAN_BYTES = 256 * 1024
 VERB_CLASSES: tuple[VerbClass, ...] = ("restart", "scale", "rollback", "patch", "delete", "exec")
 

@@ -3,6 +3,7 @@ client (Claude Desktop, an IDE agent) become data that ``aoi transcripts import`
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -17,7 +18,8 @@ SCHEMA_VERSION = 1
 class CallLog:
     def __init__(self, path: Path, server: str = "probe"):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = Database(path)
+        # Tool handlers run in worker threads; every use of the connection is under self._lock.
+        self.db = Database(sqlite3.connect(str(path), check_same_thread=False))
         self.db.enable_wal()
         self.session = str(uuid.uuid4())
         self.server = server

@@ -85,7 +85,8 @@ class Redactor:
         if not isinstance(o, dict):
             return o
         out = {k: self._structural(v) for k, v in o.items()}
-        if out.get("kind") == "Secret" or ("data" in out and out.get("type", "").startswith(("Opaque", "kubernetes.io/"))):
+        secret_like = "data" in out and str(out.get("type", "")).startswith(("Opaque", "kubernetes.io/"))
+        if out.get("kind") == "Secret" or secret_like:
             for key in ("data", "stringData"):
                 if isinstance(out.get(key), dict):
                     out[key] = {k: f"{MASK} ({_size(v)} bytes)" for k, v in out[key].items()}

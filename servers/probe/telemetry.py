@@ -57,7 +57,7 @@ class HttpReader:
         url = f"{base}{path}" + (f"?{query}" if query else "")
         req = urllib.request.Request(url, method="GET", headers={"Accept": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self.ctx) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.ctx) as resp:
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as e:
             body = e.read().decode(errors="replace")

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
@@ -512,7 +513,23 @@ def build_app(cluster: SimCluster, extra_routes: list | None = None) -> Starlett
     routes = [*(extra_routes or []),
               Route("/{path:path}", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
               WebSocketRoute("/{path:path}", websocket_endpoint)]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_AccessLog, cluster=cluster)])
+
+
+class _AccessLog:
+    """Appends (method, path) of every request, telemetry included, to ``cluster.access_log`` when it is a list;
+    a WebSocket upgrade is recorded as method "WEBSOCKET"."""
+
+    def __init__(self, app: Any, cluster: SimCluster):
+        self.app = app
+        self.cluster = cluster
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        entries = self.cluster.access_log
+        if entries is not None and scope["type"] in ("http", "websocket"):
+            entries.append((scope.get("method", "WEBSOCKET") if scope["type"] == "http" else "WEBSOCKET",
+                            scope["path"]))
+        await self.app(scope, receive, send)
 
 
 async def _ticker(cluster: SimCluster) -> None:

@@ -305,6 +305,27 @@ def _read(ctx: ProbeContext, namespace: str, pod: str, container: str, lines: in
     return _Block(pod, container, run, out)
 
 
+def _collapse(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Repeats folded into the first occurrence: a retry loop costs one line, not a hundred (the facts stay)."""
+    first: dict[str, int] = {}
+    counts: list[int] = []
+    last: list[str] = []
+    out: list[tuple[str, str]] = []
+    for stamp, line in lines:
+        key = normalize(line)
+        i = first.get(key)
+        if i is None:
+            first[key] = len(out)
+            out.append((stamp, line))
+            counts.append(1)
+            last.append(stamp)
+        else:
+            counts[i] += 1
+            last[i] = stamp
+    return [(stamp, line + (f"  [×{counts[i]}, last {_hms(last[i])}]" if counts[i] > 1 else ""))
+            for i, (stamp, line) in enumerate(out)]
+
+
 def _hms(stamp: str) -> str:
     """An API server timestamp (RFC 3339) as HH:MM:SS."""
     return stamp[11:19] if len(stamp) >= 19 and stamp[10] == "T" else (stamp or "?")
@@ -331,6 +352,9 @@ def logs(ctx: ProbeContext,
              description="Keep lines that look like errors and group repeats (numbers, ids, times, IPs ignored) "
                          "with counts and first/last time; also reads the previous run of restarted containers."
                          )] = False,
+         dedupe: Annotated[bool, Field(
+             description="Collapse repeated lines (same shape: numbers, ids, times, IPs ignored) into their first "
+                         "occurrence with a count and the last time; false shows every line verbatim.")] = True,
          budget: Budget = None, cursor: Cursor = None) -> ToolOutput:
     """Read container logs of one pod (pod=...) or of every pod of a workload (workload='deployment/geo' or a
     Service name), newest lines last. Filter with since, pattern (regex) or errors_only, which groups repeated error
@@ -406,6 +430,8 @@ def logs(ctx: ProbeContext,
             b.lines = [(t, line) for t, line in b.lines if is_error_line(line)]
         if filtering and not errors_only:
             b.lines = b.lines[-tail:]
+        if dedupe and not errors_only:
+            b.lines = _collapse(b.lines)
 
     what = (f"{target} in {namespace}" + (f" ({len(pods)} pod{'s' if len(pods) != 1 else ''})" if workload else "")
             + (f", container {container}" if container else ""))

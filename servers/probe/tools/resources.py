@@ -48,37 +48,80 @@ def _status(obj: dict) -> str:
     return ""
 
 
-def _extra(obj: dict) -> str:
-    if obj.get("kind") == "Pod":
-        st = obj.get("status") or {}
-        cs = st.get("containerStatuses") or []
-        ready = sum(1 for c in cs if c.get("ready"))
-        restarts = sum(c.get("restartCount", 0) for c in cs)
-        return f"ready={ready}/{len(cs)} restarts={restarts} node={(obj.get('spec') or {}).get('nodeName', '-')}"
-    return ""
+def _pod_row(o: dict) -> tuple[bool, list[str]]:
+    st = o.get("status") or {}
+    cs = st.get("containerStatuses") or []
+    ready = sum(1 for c in cs if c.get("ready"))
+    restarts = sum(c.get("restartCount", 0) for c in cs)
+    status = _status(o)
+    healthy = status in ("Running", "Succeeded") and (ready == len(cs) or status == "Succeeded") and restarts == 0
+    return healthy, [f"{ready}/{len(cs)}", status, str(restarts), age(o["metadata"].get("creationTimestamp")),
+                     (o.get("spec") or {}).get("nodeName") or "-"]
+
+
+def _owner(o: dict) -> str:
+    refs = o["metadata"].get("ownerReferences") or []
+    if not refs:
+        return ""
+    name = refs[0].get("name", "")
+    # A ReplicaSet's pods belong to its Deployment: strip the pod-template-hash.
+    return name.rsplit("-", 1)[0] if refs[0].get("kind") == "ReplicaSet" else name
+
+
+def _pod_lines(objs: list[dict], show_ns: bool, fold: bool) -> tuple[list[str], int]:
+    """Unhealthy pods first, each on its row; healthy pods of one workload folded into one row when fold."""
+    unhealthy, healthy_groups = [], {}
+    for o in objs:
+        ok, cells = _pod_row(o)
+        ns = o["metadata"].get("namespace", "")
+        row = ([ns] if show_ns else []) + [o["metadata"]["name"], *cells]
+        if ok and fold and _owner(o):
+            healthy_groups.setdefault((ns, _owner(o)), []).append(row)
+        elif ok:
+            healthy_groups.setdefault((ns, o["metadata"]["name"]), []).append(row)
+        else:
+            unhealthy.append(row)
+    rows = list(unhealthy)
+    for (ns, owner), group in sorted(healthy_groups.items()):
+        if len(group) >= 3:
+            nodes = len({r[-1] for r in group})
+            rows.append(([ns] if show_ns else []) + [f"{owner}-* ({len(group)} pods)", "all", "Running", "0",
+                                                     group[0][-2], f"{nodes} nodes"])
+        else:
+            rows += group
+    headers = (["NAMESPACE"] if show_ns else []) + ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"]
+    return table(headers, rows), len(unhealthy)
 
 
 def list_resources(ctx: ProbeContext, kind: Kind, namespace: Namespace = None,
                    label_selector: Annotated[str | None, Field(description="e.g. app=web,tier!=db")] = None,
                    field_selector: Annotated[str | None, Field(description="e.g. status.phase=Running")] = None,
+                   fold: Annotated[bool, Field(description="Pods: fold healthy pods of one workload into a single "
+                                                           "row (unhealthy pods are always listed first, one per "
+                                                           "row); false lists every pod.")] = True,
                    budget: Budget = None, cursor: Cursor = None) -> ToolOutput:
-    """List objects of one kind as a compact table (name, status, age and, for pods, readiness, restarts and node).
-    Filter with namespace, label_selector and field_selector exactly as kubectl does."""
+    """List objects of one kind as a compact table (name, status, age; for pods readiness, restarts and node, with
+    unhealthy pods first). Filter with namespace, label_selector and field_selector exactly as kubectl does."""
     if cursor:
         return ctx.resume(cursor, budget)
     k = ctx.kube.resolve(kind)
     objs = ctx.kube.list(k, namespace, label_selector, field_selector)
     show_ns = k.namespaced and not namespace
-    headers = (["NAMESPACE"] if show_ns else []) + ["NAME", "STATUS", "AGE", "DETAILS"]
-    rows = [([o["metadata"].get("namespace", "")] if show_ns else []) +
-            [o["metadata"]["name"], _status(o), age(o["metadata"].get("creationTimestamp")), _extra(o)] for o in objs]
-    lines = table(headers, rows)
     where = f" in {namespace}" if namespace else (" in all namespaces" if k.namespaced else "")
-    header = f"{len(objs)} {k.plural}{where}:\n{lines[0]}" if objs else f"no {k.plural}{where}"
-    out = ctx.page(header, lines[1:], budget, unit="rows")
+    if k.kind == "Pod":
+        lines, bad = _pod_lines(objs, show_ns, fold)
+        summary = f"{len(objs)} pods{where}, {bad} not healthy (listed first)"
+    else:
+        headers = (["NAMESPACE"] if show_ns else []) + ["NAME", "STATUS", "AGE"]
+        rows = [([o["metadata"].get("namespace", "")] if show_ns else []) +
+                [o["metadata"]["name"], _status(o), age(o["metadata"].get("creationTimestamp"))] for o in objs]
+        lines = table(headers, rows)
+        summary = f"{len(objs)} {k.plural}{where}"
+    header = f"{summary}:\n{lines[0]}" if objs else f"no {k.plural}{where}"
+    out = ctx.page(header, lines[1:] if objs else [], budget, unit="rows")
     out.data.update({"kind": k.kind, "count": len(objs),
                      "items": [{"namespace": o["metadata"].get("namespace"), "name": o["metadata"]["name"],
-                                "status": _status(o)} for o in objs[: out.data["shown"]]]})
+                                "status": _status(o)} for o in objs][:500]})
     return out
 
 
