@@ -712,11 +712,13 @@ def _field_str(v: Any) -> str:
     return ""  # maps and lists are not selectable scalars
 
 
-def field_values(obj: Mapping[str, Any], resource: str) -> dict[str, str]:
-    """The selectable field set of ``obj`` (the ``*ToSelectableFields`` of its type)."""
+def field_values(obj: Mapping[str, Any], resource: str, only: Iterable[str] | None = None) -> dict[str, str]:
+    """The selectable field set of ``obj`` (the ``*ToSelectableFields`` of its type); ``only`` limits it to the
+    labels a selector names, so matching a list does not compute every field of every object."""
     table = _table(resource) or _META_FIELDS
     out: dict[str, str] = {}
-    for label, spec in table.items():
+    labels = table.items() if only is None else [(k, table[k]) for k in only if k in table]
+    for label, spec in labels:
         value = ""
         for path in spec.paths:
             value = _field_str(_lookup(obj, path))
@@ -831,7 +833,7 @@ class FieldSelector:
     def matches(self, obj: Mapping[str, Any]) -> bool:
         if not self.requirements:
             return True
-        fields = field_values(obj, self.resource)
+        fields = field_values(obj, self.resource, {r.field for r in self.requirements})
         return all(r.matches(fields) for r in self.requirements)
 
     def is_empty(self) -> bool:

@@ -35,7 +35,7 @@ def _probe_argv(kubeconfig: Path, *extra: str) -> list[str]:
 
 def _check_tool_list(tools) -> None:
     names = {t.name for t in tools}
-    assert names == TOOL_NAMES
+    assert names == TOOL_NAMES, f"served {sorted(names)}, TOOLS has {sorted(TOOL_NAMES)}"
     for t in tools:
         assert t.annotations is not None and t.annotations.read_only_hint is True, t.name
         assert t.annotations.destructive_hint is False, t.name
@@ -52,37 +52,38 @@ async def _exercise(c: Client, sim: ProbeSim) -> None:
     r = await c.call_tool("list_resources", {"kind": "pods", "namespace": ns})
     assert not r.is_error, text_of(r)
     data = r.structured_content["result"]
-    assert data["kind"] == "Pod" and data["count"] >= 20
+    assert data["kind"] == "Pod" and data["count"] >= 20, text_of(r)[:2000]
     names = {i["name"] for i in data["items"]}
-    assert "leaky" in names and any(n.startswith("user-service-") for n in names)
-    assert "user-service-" in text_of(r) and "STATUS" in text_of(r)
+    assert "leaky" in names and any(n.startswith("user-service-") for n in names), text_of(r)[:2000]
+    assert "user-service-" in text_of(r) and "STATUS" in text_of(r), text_of(r)[:2000]
 
     r = await c.call_tool("get_resource", {"kind": "svc", "name": "user-service", "namespace": ns})
     assert not r.is_error, text_of(r)
     obj = r.structured_content["result"]["object"]
-    assert obj["kind"] == "Service" and obj["metadata"]["name"] == "user-service"
-    assert "managedFields" not in obj["metadata"] and "targetPort" in text_of(r)
+    assert obj["kind"] == "Service" and obj["metadata"]["name"] == "user-service", text_of(r)[:2000]
+    assert "managedFields" not in obj["metadata"] and "targetPort" in text_of(r), text_of(r)[:2000]
 
     # bad arguments: clear MCP errors (a tool result with isError), never a crash
     r = await c.call_tool("list_resources", {"kind": "pods", "namespacee": ns})
-    assert r.is_error and "namespacee" in text_of(r) and "Extra inputs are not permitted" in text_of(r)
+    text = text_of(r)
+    assert r.is_error and "namespacee" in text and "Extra inputs are not permitted" in text, text
     r = await c.call_tool("list_resources", {"kind": "pods", "budget": "lots"})
-    assert r.is_error and "budget" in text_of(r) and "integer" in text_of(r)
+    assert r.is_error and "budget" in text_of(r) and "integer" in text_of(r), text_of(r)[:2000]
     r = await c.call_tool("list_resources", {})
-    assert r.is_error and "kind" in text_of(r) and "required" in text_of(r).lower()
+    assert r.is_error and "kind" in text_of(r) and "required" in text_of(r).lower(), text_of(r)[:2000]
     r = await c.call_tool("list_resources", {"kind": "flurbs"})
-    assert r.is_error and "unknown resource kind 'flurbs'" in text_of(r)
-    assert r.structured_content and "flurbs" in r.structured_content["error"]
+    assert r.is_error and "unknown resource kind 'flurbs'" in text_of(r), text_of(r)[:2000]
+    assert r.structured_content and "flurbs" in r.structured_content["error"], text_of(r)[:2000]
     r = await c.call_tool("get_resource", {"kind": "pod", "name": "leaky"})
-    assert r.is_error and "namespaced" in text_of(r) and "namespace" in text_of(r)
+    assert r.is_error and "namespaced" in text_of(r) and "namespace" in text_of(r), text_of(r)[:2000]
     r = await c.call_tool("get_resource", {"kind": "pod", "name": "no-such-pod", "namespace": ns})
-    assert r.is_error and "404" in text_of(r) and "no-such-pod" in text_of(r)
+    assert r.is_error and "404" in text_of(r) and "no-such-pod" in text_of(r), text_of(r)[:2000]
     try:
         r = await c.call_tool("no_such_tool", {})
     except Exception as e:  # a JSON-RPC error is as clear as an error result
         assert "no_such_tool" in str(e)
     else:
-        assert r.is_error and "no_such_tool" in text_of(r)
+        assert r.is_error and "no_such_tool" in text_of(r), text_of(r)[:2000]
 
 
 # ------------------------------------------------------------------------------------------------ in memory

@@ -4,6 +4,7 @@ kubectl leaves to the reader (does the Service's targetPort reach a container po
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Annotated
 
@@ -67,10 +68,14 @@ def describe(ctx: ProbeContext, kind: KindArg, name: NameArg, namespace: Namespa
     raw.setdefault("apiVersion", k.api_version)
     obj = ctx.redactor.obj(clean(raw))  # structural redaction first: env values, argv secrets, Secret data
     rep = Report()
-    _metadata(ctx, rep, obj)
-    handler = DESCRIBERS.get(k.kind, _generic)
-    related = handler(ctx, rep, obj) or []
-    _events(ctx, rep, obj, k, related)
+    # The object's own events are fetched while the owner chain and the kind's details are read.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        own_events = pool.submit(list_events, ctx, meta(obj).get("namespace") if k.namespaced else None, k.kind,
+                                 meta(obj).get("name"))
+        _metadata(ctx, rep, obj)
+        handler = DESCRIBERS.get(k.kind, _generic)
+        related = handler(ctx, rep, obj) or []
+        _events(ctx, rep, obj, k, related, own_events)
     m = meta(obj)
     header = f"{k.kind} {m.get('namespace') + '/' if m.get('namespace') else ''}{m.get('name')}:"
     return rep.finish(ctx, header, budget, extra={"kind": k.kind, "name": m.get("name"),
@@ -86,7 +91,9 @@ def _metadata(ctx: ProbeContext, rep: Report, obj: dict) -> None:
     if m.get("deletionTimestamp"):
         line += f", being deleted since {ago(m['deletionTimestamp'])}"
     if labels:
-        line += "; labels " + ", ".join(f"{k}={v}" for k, v in labels.items())
+        shown = {k: v for k, v in labels.items() if k not in ("pod-template-hash", "controller-revision-hash")}
+        if shown:
+            line += "; labels " + ", ".join(f"{k}={v}" for k, v in shown.items())
     ann = m.get("annotations") or {}
     if ann:
         line += f"; annotations: {', '.join(ann)} (values: get_resource)"
@@ -95,8 +102,12 @@ def _metadata(ctx: ProbeContext, rep: Report, obj: dict) -> None:
     chain = _owner_chain(ctx, obj)
     if chain:
         rep.one("Owner chain: " + " <- ".join([f"{obj.get('kind')}/{m.get('name')}",
-                                               *(f"{c['kind']}/{c['name']}" + ("" if c["found"] else " (not found)")
+                                               *(f"{c['kind']}/{c['name']}"
+                                                 + (" (not found)" if c["found"] is False else "")
                                                  for c in chain)]), "owner_chain", chain)
+
+
+TOP_LEVEL_OWNERS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Node")
 
 
 def _owner_chain(ctx: ProbeContext, obj: dict, depth: int = 4) -> list[dict]:
@@ -113,6 +124,10 @@ def _owner_chain(ctx: ProbeContext, obj: dict, depth: int = 4) -> list[dict]:
         chain.append(entry)
         if k is None:
             break
+        if o.get("kind") in TOP_LEVEL_OWNERS:
+            # Workloads that nothing owns in practice: naming them is enough, a GET would only add latency.
+            entry["found"] = None
+            break
         try:
             cur = ctx.kube.get(k, o["name"], ns if k.namespaced else None)
             entry["found"] = True
@@ -127,16 +142,24 @@ def _conditions(rep: Report, obj: dict) -> None:
         return
     negative = ("NetworkUnavailable", "Failed", "ReplicaFailure", "DisruptionTarget")  # True means trouble
     cells = []
+    seen_messages: set[str] = set()
+    healthy = 0
     for c in conds:
         ctype = str(c.get("type", ""))
         true_is_bad = ctype.endswith("Pressure") or ctype in negative
         ok = (c.get("status") == "True") != true_is_bad
+        if ok and c.get("type") not in ("Progressing", "Available"):
+            healthy += 1  # healthy conditions are counted, not spelled out: the troubled ones carry the facts
+            continue
         cell = f"{c.get('type')}={c.get('status')}"
         if c.get("reason") and (not ok or c.get("type") in ("Progressing", "Available")):
             cell += f" ({note(c['reason'])})"
-        if c.get("message") and not ok:
+        if c.get("message") and not ok and c["message"] not in seen_messages:
+            seen_messages.add(c["message"])
             cell += " " + inline(c["message"])
         cells.append(cell)
+    if healthy:
+        cells.append(f"{healthy} other{'s' if healthy > 1 else ''} OK")
     rep.one("Conditions: " + "; ".join(cells), "conditions",
             [{k: c.get(k) for k in ("type", "status", "reason", "message", "lastTransitionTime")} for c in conds])
 
@@ -269,9 +292,6 @@ def _pod(ctx: ProbeContext, rep: Report, pod: dict) -> list[tuple[str, str]]:
                 rep.add(line)
     _volumes(rep, spec)
     _scheduling(rep, spec)
-    if h.restarts or h.problem:
-        rep.add(f"Next: logs of this pod (previous=true shows the crashed run), events(object_kind='Pod', "
-                f"object_name='{meta(pod).get('name')}')")
     return [("Pod", meta(pod).get("name", ""))]
 
 
@@ -281,7 +301,10 @@ def _state_text(state: dict | None) -> str:
         return f"running since {ago(state['running'].get('startedAt'))}"
     if state.get("waiting"):
         w = state["waiting"]
-        return f"waiting: {note(w.get('reason', ''))}" + (f" {inline(w['message'])}" if w.get("message") else "")
+        msg = w.get("message") or ""
+        if w.get("reason") == "CrashLoopBackOff":
+            msg = msg.split(" restarting")[0]  # "back-off 5m0s": the rest repeats the pod's name and uid
+        return f"waiting: {note(w.get('reason', ''))}" + (f" {inline(msg)}" if msg else "")
     if state.get("terminated"):
         return "terminated: " + _terminated_text(state["terminated"])
     return "state unknown"
@@ -504,11 +527,13 @@ DESCRIBERS: dict[str, Callable[[ProbeContext, Report, dict], list[tuple[str, str
 
 
 # ------------------------------------------------------------------------------------------------------ events
-def _events(ctx: ProbeContext, rep: Report, obj: dict, k: Kind, related: list[tuple[str, str]]) -> None:
+def _events(ctx: ProbeContext, rep: Report, obj: dict, k: Kind, related: list[tuple[str, str]],
+            own: Future | None = None) -> None:
     m = meta(obj)
     try:
         if len(related) <= 1:
-            raw = list_events(ctx, m.get("namespace") if k.namespaced else None, k.kind, m.get("name"))
+            raw = own.result() if own is not None else \
+                list_events(ctx, m.get("namespace") if k.namespaced else None, k.kind, m.get("name"))
             raw = [e for e in raw if (e.get("involvedObject") or {}).get("uid") in (None, "", m.get("uid"))
                    or k.kind == "Node"]
         else:
@@ -531,6 +556,18 @@ def _events(ctx: ProbeContext, rep: Report, obj: dict, k: Kind, related: list[tu
         return
     scope = "" if len(related) <= 1 else " (this object's, its replica sets', and its pods' warnings)"
     rep.add(f"Events{scope}, newest first ({len(groups)} distinct, {sum(g.count for g in groups)} total):")
+    normal = [g for g in groups if g.type == "Normal"]
     for g in groups:
-        rep.add(g.line(with_ns=False), "events", g.record())
+        if g.type != "Normal" or len(normal) <= 2:
+            own = (g.kind, g.name) == (k.kind, m.get("name"))
+            rep.add(g.line(with_ns=False, with_object=not own), "events", g.record())
+    if len(normal) > 2:
+        # Routine lifecycle events (Scheduled, Pulled, Created, Started...) folded into one line: warnings carry
+        # the diagnosis, and the counts still show how often the pod went round.
+        counts: dict[str, int] = {}
+        for g in normal:
+            counts[g.reason] = counts.get(g.reason, 0) + g.count
+        latest = max((g.last or "" for g in normal), default="")
+        rep.add("- Normal: " + ", ".join(f"{note(r)}{f' x{n}' if n > 1 else ''}" for r, n in counts.items())
+                + f" (latest {ago(latest)})", "normal_events", [g.record() for g in normal])
 

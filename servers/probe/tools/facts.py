@@ -130,10 +130,11 @@ class EventGroup:
                 "reason": self.reason, "message": self.message, "count": self.count, "first_seen": self.first,
                 "last_seen": self.last, "source": self.source}
 
-    def line(self, with_ns: bool = True) -> str:
+    def line(self, with_ns: bool = True, with_object: bool = True) -> str:
         obj = f"{self.kind.lower()}/{self.namespace + '/' if with_ns and self.namespace else ''}{self.name}"
         times = ago(self.last) + (f" (first {ago(self.first)})" if self.count > 1 and self.first != self.last else "")
-        return f"- {times} x{self.count} {self.type} {note(self.reason)} {obj}: {inline(self.message)}"
+        about = f" {obj}" if with_object else ""
+        return f"- {times} x{self.count} {self.type} {note(self.reason)}{about}: {inline(self.message)}"
 
 
 def _event_times(e: dict) -> tuple[str | None, str | None, int]:
