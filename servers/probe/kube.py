@@ -5,6 +5,7 @@ Everything goes through ``cluster.connect.KubeHTTP`` over a client made read-onl
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -13,6 +14,10 @@ from typing import Any
 from kubernetes.client import ApiException
 
 from cluster.connect import KubeHTTP
+
+# Object names and namespaces as Kubernetes allows them (DNS subdomains; ':' for some RBAC names): anything else
+# could smuggle a subresource, a path segment or query parameters into the request URL.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,252}")
 
 
 class ProbeError(ValueError):
@@ -39,6 +44,10 @@ class Kind:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        for what, value in (("namespace", namespace), ("name", name)):
+            if value and not _SAFE_NAME.fullmatch(value):
+                raise ProbeError(f"{what} {value!r} is not a valid Kubernetes name (letters, digits, '-', '.', ':' "
+                                 "only; no '/', '?', '#' or '%')")
         p = self.api_prefix
         if self.namespaced and namespace:
             p += f"/namespaces/{namespace}"

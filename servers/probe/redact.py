@@ -34,7 +34,7 @@ PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     ("slack", re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}\b"), MASK),
     ("key-value", re.compile(
         r"(?i)(\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)[\w.-]*"
-        r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&}]{2,})"), r"\1" + MASK),
+        r"[\"']?[ \t]*[:=][ \t]*[\"']?)([^\s\"',;&}]{2,})"), r"\1" + MASK),
     ("cli-password", re.compile(r"(?:^|(?<=\s))(-p|--password|--pass|--token)(\s+|=)(?!-)(\S+)"), r"\1\2" + MASK),
 ]
 

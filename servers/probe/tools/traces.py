@@ -333,7 +333,7 @@ def traces(ctx: ProbeContext,
            min_duration: Annotated[str | None, Field(description="Only traces at least this long, e.g. "
                                                                  "'500ms', '2s'.")] = None,
            limit: Annotated[int, Field(description="Traces fetched (per service when no service is named).",
-                                       ge=1, le=500)] = 50,
+                                       ge=1, le=500)] = 20,
            trace_id: Annotated[str | None, Field(description="Show this one trace as a tree.")] = None,
            example: Annotated[bool, Field(description="Also show one example trace (the slowest failing one, else "
                                                       "the slowest) as a tree.")] = False,
