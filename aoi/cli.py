@@ -8,12 +8,14 @@ from aoi import __version__
 from cluster.sim.cli import app as sim_app
 from servers.executor.cli import register as register_executor
 from servers.probe.cli import probe
+from transcripts.cli import app as transcripts_app
 
 app = typer.Typer(help="AOI: safe, trainable AI site-reliability agents for Kubernetes.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
 app.add_typer(sim_app, name="sim")
 register_executor(app)  # aoi executor, aoi keys, aoi plan, aoi audit
 app.command("probe")(probe)
+app.add_typer(transcripts_app, name="transcripts")
 
 
 @app.command()
