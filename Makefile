@@ -31,15 +31,20 @@ $(NODE_STAMP): package.json package-lock.json
 install-node: $(NODE_STAMP)
 
 # The training extra: torch is pinned to the CPU build that lies on local disk; a plain `torch`
-# would pull a multi-GB CUDA build. Install it first, then the rest of the extra.
-install-train: $(STAMP)
+# would pull a multi-GB CUDA build. Install it first, then the rest of the extra (torch pinned again).
+# `make test` installs it too (about a minute): the hf policy's tests run a tiny model built offline.
+TRAIN_STAMP := $(VENV)/.installed-train
+$(TRAIN_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[train]'
+	$(BIN)/pip install -q torch==2.13.0 -e '.[train]'
+	@touch $@
+
+install-train: $(TRAIN_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/aoi sim tour
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(TRAIN_STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(WORKERS) -q
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aoi import __version__
+from aoi.episodes import register as register_episodes
 from cluster.sim.cli import app as sim_app
 from servers.executor.cli import register as register_executor
 from servers.probe.cli import probe
@@ -16,6 +17,7 @@ app.add_typer(sim_app, name="sim")
 register_executor(app)  # aoi executor, aoi keys, aoi plan, aoi audit
 app.command("probe")(probe)
 app.add_typer(transcripts_app, name="transcripts")
+register_episodes(app)  # aoi observe, aoi demo
 
 
 @app.command()

@@ -1,0 +1,410 @@
+"""``aoi observe`` and ``aoi demo``: the Observer against a cluster, or against the simulator with a problem.
+
+This is command wiring, not agent code. For ``--problem`` it builds the simulator, brings the problem's fault up
+(``cluster.sim.faults``), serves it over HTTPS and connects the probe and the executor to it; the policy gets only
+the task text AIOpsLab gives an agent (the application, the namespace, the answer format), never the problem id or
+the fault. After the episode it grades the submission as AIOpsLab does (the problem's expected answer, or its
+mitigation oracle on the cluster's state) and stores the grade with the transcript. The observer package itself
+never imports the fault definitions (tests/observer checks it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from observer.loop import EpisodeOutcome, Listener, LoopConfig
+from observer.mcp import Endpoint
+from observer.policy import TASK_TYPES, TaskSpec
+from observer.signing import SignerConfig
+from transcripts import DEFAULT_DB, TranscriptStore
+
+DEMO_PROBLEM = "scale_pod_zero_social_net-mitigation-1"
+DEMO_DIR = Path(".aoi/demo")
+SIM_ALLOW = "*"  # a throw-away simulator: the observer's key may sign every action class in the problem's namespace
+
+err = Console(stderr=True)
+
+
+# ------------------------------------------------------------------------------------------------ grading
+def grade(problem: Any, submission: Any, submitted: bool, cluster: Any = None, fault: Any = None) -> dict[str, Any]:
+    """AIOpsLab's rules (tasks/*.py): detection "Yes"/"No", localization exact or a single correct name, analysis
+    both fields (case-insensitive), mitigation the problem's oracle on the cluster's state."""
+    task = problem.task
+    expected = problem.expected
+    out: dict[str, Any] = {"task": task, "submitted": submission if submitted else None}
+    if task == "detection":
+        valid = submitted and isinstance(submission, str)
+        ok = bool(valid and submission.strip().lower() == str(expected).lower())
+        out.update(expected=expected, success=ok, score=1.0 if ok else 0.0,
+                   detection_accuracy="Correct" if ok else ("Incorrect" if valid else "Invalid Format"))
+    elif task == "localization":
+        names = [submission] if isinstance(submission, str) else list(submission or []) if submitted else []
+        accepted = problem.accepted_localizations
+        exact = any(names == a for a in accepted)
+        subset = any(t in names for a in accepted for t in a)
+        ok = exact or (subset and len(names) == 1)
+        acc = 100.0 if exact else (100.0 / len(names) if subset and names else 0.0)
+        out.update(expected=accepted, success=ok, score=1.0 if ok else 0.0, localization_accuracy=acc,
+                   is_subset=subset)
+    elif task == "analysis":
+        exp = dict(expected)
+        sub = submission if submitted and isinstance(submission, dict) else {}
+
+        def same(key: str) -> bool:
+            return str(sub.get(key, "")).strip().lower() == str(exp[key]).strip().lower()
+
+        lvl, typ = same("system_level"), same("fault_type")
+        out.update(expected=exp, success=lvl and typ, score=1.0 if lvl and typ else 0.0, system_level_correct=lvl,
+                   fault_type_correct=typ)
+    else:
+        from cluster.sim.faults.oracles import mitigated
+
+        verdict = mitigated(cluster, fault)
+        out.update(oracle=expected, success=verdict.success, score=1.0 if verdict.success else 0.0,
+                   reasons=list(verdict.reasons))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ simulator
+@dataclass
+class SimProblem:
+    """A simulated cluster serving one problem, with keys, a keyring and endpoints for the probe and executor."""
+
+    problem_id: str
+    workdir: Path
+    seed: int = 0
+    allow: str = SIM_ALLOW
+    transport: str = "inprocess"  # inprocess | stdio
+    epoch: datetime | None = None  # default: the wall clock (to the minute) once the problem is up
+    server: Any = None
+    problem: Any = None
+    incident: Any = None
+    key: Path | None = None
+    keyring: Path | None = None
+    _executors: list[Any] = field(default_factory=list)
+    _probes: list[Any] = field(default_factory=list)
+
+    def start(self) -> SimProblem:
+        from cluster.sim import SimCluster, SimConfig
+        from cluster.sim.config import wall_epoch
+        from cluster.sim.faults.problems import get_problem
+        from cluster.sim.faults.setup import SYMPTOM_SECONDS, WARMUP_SECONDS, bring_up
+        from cluster.sim.server import SimServer
+
+        self.problem = get_problem(self.problem_id)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # Simulated "now" lands on the wall clock (to the minute) once the problem is up, so the ages the probe
+        # computes with the local clock read true. A fixed epoch (tests) makes episodes repeat exactly.
+        epoch = self.epoch
+        if epoch is None:
+            epoch = wall_epoch(WARMUP_SECONDS + SYMPTOM_SECONDS)
+            epoch -= timedelta(seconds=epoch.timestamp() % 60)
+        cluster = SimCluster(SimConfig(seed=self.seed, epoch=epoch))
+        self.server = SimServer(cluster, kubeconfig=self.workdir / "kubeconfig", telemetry=True).start()
+        try:
+            self.incident = bring_up(cluster, self.problem)
+            self.key, self.keyring = make_keys(self.workdir / "keys", self.problem.namespace, self.allow)
+        except BaseException:
+            self.server.stop()
+            raise
+        return self
+
+    @property
+    def cluster(self) -> Any:
+        return self.server.cluster
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    def task(self) -> TaskSpec:
+        """What the agent is told: AIOpsLab's task text, the task type and the namespace. Nothing else."""
+        return TaskSpec(task=self.problem.task, namespace=self.problem.namespace, text=self.problem.task_text())
+
+    async def wait(self, seconds: float) -> str:
+        """Time passes on the simulated clock (the simulator runs its controllers to that instant)."""
+        await anyio.to_thread.run_sync(self.cluster.advance, seconds)
+        return f"waited {seconds:g} s (simulated clock)"
+
+    def endpoints(self) -> list[Endpoint]:
+        assert self.keyring is not None
+        ledger, audit = self.workdir / "ledger.sqlite", self.workdir / "audit.jsonl"
+        if self.transport == "stdio":
+            return [Endpoint.probe_stdio(self.kubeconfig),
+                    Endpoint.executor_stdio(self.kubeconfig, self.keyring, ledger, audit)]
+        from servers.executor.server import build_server as build_executor
+        from servers.executor.server import open_executor
+        from servers.probe.context import ProbeContext
+        from servers.probe.server import build_server as build_probe
+        from servers.probe.settings import ProbeSettings
+
+        settings = ProbeSettings(kubeconfig=str(self.kubeconfig))
+        ctx = ProbeContext.build(settings)
+        ex = open_executor(self.kubeconfig, None, self.keyring, None, ledger, audit)
+        self._probes.append(ctx)
+        self._executors.append(ex)
+        return [Endpoint.in_process("probe", build_probe(settings, ctx)),
+                Endpoint.in_process("executor", build_executor(ex))]
+
+    def signer(self, approval: str = "exit", plans_dir: Path | None = None) -> SignerConfig:
+        return SignerConfig(key=self.key, kid="observer", approval=approval,  # type: ignore[arg-type]
+                            plans_dir=plans_dir or self.workdir / "plans", kubeconfig=str(self.kubeconfig))
+
+    def grade(self, outcome: EpisodeOutcome) -> dict[str, Any]:
+        return grade(self.problem, outcome.submission, outcome.submitted, self.cluster, self.incident.fault)
+
+    def stop(self) -> None:
+        # Close kept-alive client connections first, so the server's graceful shutdown does not wait for them.
+        for ex in self._executors:
+            if ex.kube is not None:
+                ex.kube.close()
+        for ctx in self._probes:
+            with contextlib.suppress(Exception):
+                ctx.target.api.rest_client.pool_manager.clear()
+        if self.server is not None:
+            self.server.stop()
+
+
+def make_keys(directory: Path, namespace: str, allow: str) -> tuple[Path, Path]:
+    """An observer key pair and a keyring that trusts it for ``allow`` in ``namespace``."""
+    from servers.executor.keys import KeyEntry, Keyring, generate_key_pair
+
+    priv, pub = generate_key_pair(directory, "observer", force=True)
+    entry = KeyEntry(kid="observer", public_key=pub.read_text().strip(),
+                     allow=[a.strip() for a in allow.split(",") if a.strip()], namespaces=[namespace],
+                     cluster_scoped="*" in allow or "patch" in allow or "merge_patch" in allow,
+                     description="the observer's own key (simulator)")
+    ring = directory / "keyring.yaml"
+    Keyring(keys=[entry]).save(ring)
+    return priv, ring
+
+
+async def run_problem(sim: SimProblem, policy: Any, store: TranscriptStore, *, max_steps: int = 30,
+                      approval: str = "exit", listeners: list[Listener] | None = None,
+                      meta: dict[str, Any] | None = None) -> tuple[EpisodeOutcome, dict[str, Any]]:
+    """One episode of ``policy`` on the simulator's problem, graded and stored."""
+    from observer.run import observe
+
+    outcome = await observe(policy, sim.task(), sim.endpoints(), store, signer=sim.signer(approval),
+                            loop=LoopConfig(max_steps=max_steps, wait=sim.wait), listeners=listeners or [],
+                            target=f"sim:{sim.problem.app}", problem_id=sim.problem_id, seed=sim.seed,
+                            meta={"simulator": True, "transport": sim.transport, **(meta or {})})
+    graded = sim.grade(outcome)
+    if outcome.status != "interrupted":
+        store.grade(outcome.episode_id, graded)
+    return outcome, graded
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def _policy(name: str, model: str | None) -> Any:
+    from observer.policies import PolicyUnavailable, make_policy
+
+    try:
+        return make_policy(name, model)
+    except PolicyUnavailable as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+
+
+def _print_transcript(console: Console, db: Path, episode_id: str) -> None:
+    console.print(Text.assemble(("transcript: ", "bold"), f"episode {episode_id} in {db}"))
+    console.print(Text(f"  aoi transcripts show {episode_id[:8]} --db {db}", style="dim"))
+    console.print(Text(f"  aoi transcripts export --db {db} --id {episode_id} --out episode.jsonl", style="dim"))
+
+
+def _print_grade(console: Console, graded: dict[str, Any]) -> None:
+    ok = graded.get("success")
+    style = "bold green" if ok else "bold red"
+    detail = {k: v for k, v in graded.items() if k not in ("task", "success", "score")}
+    console.print(Text.assemble(("grade: ", "bold"), ("success" if ok else "failure", style), f"  {detail}"))
+
+
+def observe_command(
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="The namespace to investigate (default: "
+                                         "the one the overview finds most unhealthy)."),
+    task: str = typer.Option("detection", help="detection, localization, analysis or mitigation."),
+    problem: str | None = typer.Option(None, help="Run against the simulator with this AIOpsLab problem "
+                                       "(`aoi sim problems`); the task comes from the problem."),
+    policy: str = typer.Option("baseline", help="baseline, openai, hf or vllm."),
+    model: str | None = typer.Option(None, help="The model for openai/hf/vllm policies."),
+    kubeconfig: Path | None = typer.Option(None, help="Kubeconfig of the cluster (default: the usual rules)."),
+    context: str | None = typer.Option(None, help="Kubeconfig context."),
+    probe_url: str | None = typer.Option(None, help="Use a running probe (streamable HTTP) instead of starting one."),
+    executor_url: str | None = typer.Option(None, help="Use a running executor (streamable HTTP)."),
+    token_file: Path | None = typer.Option(None, help="Bearer token for --probe-url/--executor-url."),
+    no_executor: bool = typer.Option(False, help="Investigate only: plans are written for a human to approve."),
+    key: Path | None = typer.Option(None, help="The observer's signing key (default: .aoi/keys/observer.key if "
+                                    "present). It signs only what the executor's keyring lets it sign."),
+    keyring: Path | None = typer.Option(None, help="The executor's keyring (default: .aoi/executor/keyring.yaml)."),
+    ledger: Path | None = typer.Option(None, help="The executor's ledger (default: .aoi/executor/ledger.sqlite)."),
+    audit: Path | None = typer.Option(None, help="The executor's audit log (default: .aoi/executor/audit.jsonl)."),
+    executor_policy: Path | None = typer.Option(None, help="The executor's policy file, if any."),
+    approval: str = typer.Option("exit", help="When a plan needs a human: exit (print the approve command and "
+                                 "stop) or wait (for the token file the command writes)."),
+    approval_timeout: float = typer.Option(900.0, help="With --approval wait: seconds to wait."),
+    max_steps: int = typer.Option(30, min=2, max=200, help="Step budget."),
+    transcripts: Path = typer.Option(DEFAULT_DB, "--transcripts", envvar="AOI_TRANSCRIPTS_DB",
+                                     help="The transcript database."),
+    seed: int = typer.Option(0, help="--problem: the simulator's seed."),
+    stdio: bool = typer.Option(False, help="--problem: run the probe and executor as stdio children (default: "
+                               "in-process, faster)."),
+    allow: str = typer.Option(SIM_ALLOW, help="--problem: what the observer's generated key may sign "
+                              "(verb classes, comma-separated; '*' = all) in the problem's namespace."),
+    quiet: bool = typer.Option(False, help="Print only the outcome."),
+) -> None:
+    """Run the Observer: against any cluster (--namespace, --task), or against the simulator (--problem)."""
+    from observer.render import RichListener
+
+    if approval not in ("exit", "wait"):
+        raise typer.BadParameter("--approval is exit or wait")
+    console = Console()
+    listeners: list[Listener] = [] if quiet else [RichListener(console)]
+    pol = _policy(policy, model)
+    store = TranscriptStore(transcripts)
+    try:
+        if problem is not None:
+            workdir = Path(tempfile.mkdtemp(prefix="aoi-observe-"))
+            sim = SimProblem(problem, workdir, seed=seed, allow=allow, transport="stdio" if stdio else "inprocess")
+            try:
+                sim.start()
+            except KeyError as e:
+                shutil.rmtree(workdir, ignore_errors=True)
+                err.print(f"[red]error:[/red] {e.args[0]}")
+                raise typer.Exit(2) from None
+            try:
+                outcome, graded = anyio.run(lambda: run_problem(sim, pol, store, max_steps=max_steps,
+                                                                approval=approval, listeners=listeners))
+            finally:
+                sim.stop()
+                shutil.rmtree(workdir, ignore_errors=True)
+            _print_grade(console, graded)
+        else:
+            if task not in TASK_TYPES:
+                raise typer.BadParameter(f"--task is one of {', '.join(TASK_TYPES)}")
+            outcome = anyio.run(lambda: _observe_cluster(
+                pol, TaskSpec.for_namespace(task, namespace), store, listeners, kubeconfig=kubeconfig,
+                context=context, probe_url=probe_url, executor_url=executor_url, token_file=token_file,
+                no_executor=no_executor, key=key, keyring=keyring, ledger=ledger, audit=audit,
+                executor_policy=executor_policy, approval=approval, approval_timeout=approval_timeout,
+                max_steps=max_steps))
+        _print_transcript(console, transcripts, outcome.episode_id)
+        if outcome.status == "failed":
+            raise typer.Exit(1)
+        if outcome.stop_reason in ("awaiting_approval", "approval_timeout"):
+            raise typer.Exit(3)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: the episode is marked interrupted in the transcript store")
+        raise typer.Exit(130) from None
+    finally:
+        store.close()
+
+
+async def _observe_cluster(pol: Any, task: TaskSpec, store: TranscriptStore, listeners: list[Listener], *,
+                           kubeconfig: Path | None, context: str | None, probe_url: str | None,
+                           executor_url: str | None, token_file: Path | None, no_executor: bool, key: Path | None,
+                           keyring: Path | None, ledger: Path | None, audit: Path | None,
+                           executor_policy: Path | None, approval: str, approval_timeout: float,
+                           max_steps: int) -> EpisodeOutcome:
+    from observer.mcp import ConnectionFailed
+    from observer.run import DEFAULT_KEY, cluster_wiring, observe
+
+    bearer = token_file.read_text().strip() if token_file else None
+    wiring = cluster_wiring(kubeconfig, context, probe_url, executor_url, bearer, keyring, ledger, audit,
+                            executor_policy, executor=not no_executor)
+    if wiring.executor is None and not no_executor:
+        err.print("note: no executor keyring (.aoi/executor/keyring.yaml or --keyring): investigating only; "
+                  "repair plans are written for a human to approve")
+    signer = SignerConfig(key=key or (DEFAULT_KEY if DEFAULT_KEY.exists() else None), approval=approval,  # type: ignore[arg-type]
+                          approval_timeout_s=approval_timeout,
+                          kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
+                          executor_policy=str(executor_policy) if executor_policy else None)
+    try:
+        return await observe(pol, task, wiring, store, signer=signer, loop=LoopConfig(max_steps=max_steps),
+                             listeners=listeners, target=f"namespace/{task.namespace}" if task.namespace
+                             else "cluster", meta={"kubeconfig": str(kubeconfig) if kubeconfig else None,
+                                                   "context": context})
+    except ConnectionFailed as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+
+
+def demo_command(
+    problem: str = typer.Option(DEMO_PROBLEM, help="The mitigation problem to repair."),
+    seed: int = typer.Option(0, help="The simulator's seed."),
+    transcripts: Path = typer.Option(DEFAULT_DB, "--transcripts", envvar="AOI_TRANSCRIPTS_DB",
+                                     help="The transcript database."),
+    allow: str = typer.Option("restart,scale,rollback,patch", help="What the demo's observer key may sign."),
+    stdio: bool = typer.Option(False, help="Run the probe and the executor as stdio children."),
+) -> None:
+    """Break a simulated cluster, let the Observer (baseline policy) find and repair it with a signed plan."""
+    from observer.baseline import BaselinePolicy
+    from observer.render import RichListener
+
+    console = Console()
+    workdir = DEMO_DIR
+    shutil.rmtree(workdir, ignore_errors=True)
+    console.rule("[bold]AOI demo[/bold]")
+    console.print(f"bringing up the simulator with the fault of [bold]{problem}[/bold] …")
+    sim = SimProblem(problem, workdir, seed=seed, allow=allow, transport="stdio" if stdio else "inprocess")
+    try:
+        sim.start()
+    except KeyError as e:
+        err.print(f"[red]error:[/red] {e.args[0]}")
+        raise typer.Exit(2) from None
+    store = TranscriptStore(transcripts)
+    try:
+        before = _health(sim)
+        console.print(Text.assemble(("simulated cluster ", "dim"), sim.server.url, ("  kubeconfig ", "dim"),
+                                    str(sim.kubeconfig)))
+        console.print(Text.assemble(("observer key ", "dim"), str(sim.key), ("  may sign ", "dim"), allow,
+                                    (f" in namespace {sim.problem.namespace}", "dim")))
+        console.print(Text.assemble(("before: ", "bold"), before))
+        outcome, graded = anyio.run(lambda: run_problem(sim, BaselinePolicy(), store,
+                                                        listeners=[RichListener(console)],
+                                                        meta={"demo": True}))
+        console.print(Text.assemble(("after:  ", "bold"), _health(sim)))
+        _print_grade(console, graded)
+        _print_transcript(console, transcripts, outcome.episode_id)
+        console.print(Text(f"executor audit log: {workdir / 'audit.jsonl'} (aoi audit verify --audit "
+                           f"{workdir / 'audit.jsonl'} --ledger {workdir / 'ledger.sqlite'})", style="dim"))
+        if not graded.get("success"):
+            raise typer.Exit(1)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]")
+        raise typer.Exit(130) from None
+    finally:
+        store.close()
+        sim.stop()
+
+
+def _health(sim: SimProblem) -> str:
+    """A one-line state of the problem's namespace, read from the simulator (for the demo's before/after)."""
+    from cluster.sim.faults.oracles import pod_health
+
+    c = sim.cluster
+    ns = sim.problem.namespace
+    with c.lock:
+        problems = pod_health(c, ns)
+        deps = c.store.list("deployments.apps", ns)
+        down = [d["metadata"]["name"] for d in deps
+                if (d.get("status") or {}).get("availableReplicas", 0) < max(1, d["spec"].get("replicas", 1))]
+    parts = [f"{len(deps)} deployments, {len(down)} not fully available" + (f" ({', '.join(down[:4])})"
+                                                                            if down else "")]
+    parts.append(f"{len(problems)} pod problems" + (f": {problems[0]}" if problems else ""))
+    return "; ".join(parts)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("observe")(observe_command)
+    app.command("demo")(demo_command)
