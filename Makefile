@@ -42,7 +42,7 @@ $(TRAIN_STAMP): pyproject.toml $(STAMP)
 install-train: $(TRAIN_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/aoi sim tour
+	$(BIN)/aoi demo
 
 test: $(STAMP) $(TRAIN_STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .

@@ -16,18 +16,22 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from observer.loop import EpisodeOutcome, Listener, LoopConfig
-from observer.mcp import Endpoint
-from observer.policy import TASK_TYPES, TaskSpec
-from observer.signing import SignerConfig
-from transcripts import DEFAULT_DB, TranscriptStore
+if TYPE_CHECKING:  # imported when a command runs: `aoi probe` and `aoi executor` children never load the observer
+    from observer.loop import EpisodeOutcome, Listener
+    from observer.mcp import Endpoint
+    from observer.policy import TaskSpec
+    from observer.signing import SignerConfig
+    from transcripts import TranscriptStore
+
+DEFAULT_DB = Path(".aoi/transcripts.db")  # transcripts.DEFAULT_DB
+TASKS = ("detection", "localization", "analysis", "mitigation")
 
 DEMO_PROBLEM = "scale_pod_zero_social_net-mitigation-1"
 DEMO_DIR = Path(".aoi/demo")
@@ -130,6 +134,8 @@ class SimProblem:
 
     def task(self) -> TaskSpec:
         """What the agent is told: AIOpsLab's task text, the task type and the namespace. Nothing else."""
+        from observer.policy import TaskSpec
+
         return TaskSpec(task=self.problem.task, namespace=self.problem.namespace, text=self.problem.task_text())
 
     async def wait(self, seconds: float) -> str:
@@ -138,6 +144,8 @@ class SimProblem:
         return f"waited {seconds:g} s (simulated clock)"
 
     def endpoints(self) -> list[Endpoint]:
+        from observer.mcp import Endpoint
+
         assert self.keyring is not None
         ledger, audit = self.workdir / "ledger.sqlite", self.workdir / "audit.jsonl"
         if self.transport == "stdio":
@@ -158,6 +166,8 @@ class SimProblem:
                 Endpoint.in_process("executor", build_executor(ex))]
 
     def signer(self, approval: str = "exit", plans_dir: Path | None = None) -> SignerConfig:
+        from observer.signing import SignerConfig
+
         return SignerConfig(key=self.key, kid="observer", approval=approval,  # type: ignore[arg-type]
                             plans_dir=plans_dir or self.workdir / "plans", kubeconfig=str(self.kubeconfig))
 
@@ -194,6 +204,7 @@ async def run_problem(sim: SimProblem, policy: Any, store: TranscriptStore, *, m
                       approval: str = "exit", listeners: list[Listener] | None = None,
                       meta: dict[str, Any] | None = None) -> tuple[EpisodeOutcome, dict[str, Any]]:
     """One episode of ``policy`` on the simulator's problem, graded and stored."""
+    from observer.loop import LoopConfig
     from observer.run import observe
 
     outcome = await observe(policy, sim.task(), sim.endpoints(), store, signer=sim.signer(approval),
@@ -264,7 +275,9 @@ def observe_command(
     quiet: bool = typer.Option(False, help="Print only the outcome."),
 ) -> None:
     """Run the Observer: against any cluster (--namespace, --task), or against the simulator (--problem)."""
+    from observer.policy import TaskSpec
     from observer.render import RichListener
+    from transcripts import TranscriptStore
 
     if approval not in ("exit", "wait"):
         raise typer.BadParameter("--approval is exit or wait")
@@ -289,9 +302,12 @@ def observe_command(
                 sim.stop()
                 shutil.rmtree(workdir, ignore_errors=True)
             _print_grade(console, graded)
+            if outcome.stop_reason == "awaiting_approval":
+                err.print("note: the simulator stops with this command; run with --approval wait to approve the plan "
+                          "from another terminal while it runs")
         else:
-            if task not in TASK_TYPES:
-                raise typer.BadParameter(f"--task is one of {', '.join(TASK_TYPES)}")
+            if task not in TASKS:
+                raise typer.BadParameter(f"--task is one of {', '.join(TASKS)}")
             outcome = anyio.run(lambda: _observe_cluster(
                 pol, TaskSpec.for_namespace(task, namespace), store, listeners, kubeconfig=kubeconfig,
                 context=context, probe_url=probe_url, executor_url=executor_url, token_file=token_file,
@@ -316,8 +332,10 @@ async def _observe_cluster(pol: Any, task: TaskSpec, store: TranscriptStore, lis
                            keyring: Path | None, ledger: Path | None, audit: Path | None,
                            executor_policy: Path | None, approval: str, approval_timeout: float,
                            max_steps: int) -> EpisodeOutcome:
+    from observer.loop import LoopConfig
     from observer.mcp import ConnectionFailed
     from observer.run import DEFAULT_KEY, cluster_wiring, observe
+    from observer.signing import SignerConfig
 
     bearer = token_file.read_text().strip() if token_file else None
     wiring = cluster_wiring(kubeconfig, context, probe_url, executor_url, bearer, keyring, ledger, audit,
@@ -350,6 +368,7 @@ def demo_command(
     """Break a simulated cluster, let the Observer (baseline policy) find and repair it with a signed plan."""
     from observer.baseline import BaselinePolicy
     from observer.render import RichListener
+    from transcripts import TranscriptStore
 
     console = Console()
     workdir = DEMO_DIR

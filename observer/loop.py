@@ -29,10 +29,10 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
-from pydantic import ValidationError
 
 from observer.compress import Compressor, Memory, first_line
 from observer.mcp import Connections
@@ -332,12 +332,15 @@ class Episode:
         cluster = (view or {}).get("cluster") or ""
         doc = {"id": out.plan_id + (f"-r{attempt}" if attempt else ""), "goal": proposal.goal,
                "rationale": proposal.rationale, "cluster": cluster or "unknown", "actions": proposal.actions}
-        if not cluster:
-            # No executor to ask: the probe's propose_plan still validates; the plan is for a human to approve.
-            doc["cluster"] = "unknown"
         r = await self.conns.call("probe", "propose_plan", {"plan": doc})
         calls.append(self._call_record(r, None))
         res = r.result
+        if not cluster and res.get("cluster") and not r.is_error:
+            # No executor to ask for its identity: the API server URL the probe reads is the default one.
+            doc["cluster"] = str(res["cluster"])
+            r = await self.conns.call("probe", "propose_plan", {"plan": doc})
+            calls.append(self._call_record(r, None))
+            res = r.result
         if r.is_error or not res.get("canonical_json"):
             out.status = "invalid"
             out.problems = list(res.get("errors") or []) or [first_line(r.text, 400)]
@@ -373,8 +376,6 @@ class Episode:
             self.store.update_plan(row, status="awaiting_approval", result=self._plan_row(out))
             if signer is None or signer.config.approval == "exit" or not out.plan_path:
                 return "awaiting_approval"
-            from pathlib import Path
-
             self._emit("on_plan", -1, out)
             signed = await signer.wait_for_token(Path(out.plan_path).with_suffix(".token"))
             if signed is None:
@@ -433,12 +434,3 @@ async def run_episode(policy: Policy, task: TaskSpec, conns: Connections, store:
                       **kw: Any) -> EpisodeOutcome:
     return await Episode(policy, task, conns, store, **kw).run()
 
-
-def validate_decision(raw: Any, task: TaskSpec) -> Decision:
-    """A Decision from a policy's raw dict (for model policies that produce JSON); raises ValueError."""
-    if isinstance(raw, Decision):
-        return raw
-    try:
-        return Decision.model_validate(raw)
-    except ValidationError as e:
-        raise ValueError(str(e)) from None

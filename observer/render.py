@@ -90,8 +90,6 @@ class RichListener(Listener):
                                        ("token id ", "dim"), str(o.token_id)))
         if o.approve_command:
             lines.append(_plain("the observer may not sign this plan: " + "; ".join(o.reasons)))
-            lines.append(Text("a human approves it with:", style="bold yellow"))
-            lines.append(_plain(o.approve_command))
         ex = o.executor or {}
         if ex.get("status") and ex.get("status") != "executed":
             lines.append(_plain(f"executor: {ex.get('status')} {ex.get('reason') or ''}: {ex.get('message') or ''}"))
@@ -99,6 +97,10 @@ class RichListener(Listener):
 
         style = {"executed": "green", "awaiting_approval": "yellow"}.get(o.status, "red")
         self.console.print(Panel(Group(*lines), title=title, border_style=style))
+        if o.approve_command and o.status in ("awaiting_approval", "no_executor", "approval_timeout"):
+            # Outside the panel and never wrapped, so it can be copied as it is.
+            self.console.print(Text("a human approves it with:", style="bold yellow"))
+            self.console.print(_plain(o.approve_command), soft_wrap=True)
 
     def on_note(self, step: int, note: str) -> None:
         self.console.print(Text("      note: ", style="yellow") + _plain(note))
