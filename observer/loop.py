@@ -186,12 +186,14 @@ class Episode:
             meta={**self.meta, "servers": {name: True for name in self.conns.clients},
                   "max_steps": self.config.max_steps},
             tools=[t.mcp_schema() for t in tools])
-        self.store.add_step(self.episode_id, role="system", text=SYSTEM_PROMPT)
-        self.store.add_step(self.episode_id, role="user", text=self.task.text)
         self._emit("on_start", self.episode_id, self.task, self.policy, tools)
         outcome = EpisodeOutcome(self.episode_id, "completed", "step_budget", 0)
         try:
             await anyio.to_thread.run_sync(self.policy.start, self.task, tools, abandon_on_cancel=True)
+            # The prompt the model really saw (a model policy renders its own), so the transcript trains on it.
+            self.store.add_step(self.episode_id, role="system",
+                                text=getattr(self.policy, "system_prompt", None) or SYSTEM_PROMPT)
+            self.store.add_step(self.episode_id, role="user", text=self.task.text)
             outcome = await self._steps(outcome, tools)
         except BaseException as e:
             interrupted = isinstance(e, KeyboardInterrupt | anyio.get_cancelled_exc_class())
