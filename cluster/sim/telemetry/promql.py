@@ -840,6 +840,9 @@ class Evaluator:
         self._data: dict[int, Matrix] = {}
         self._memo: dict[tuple[int, int], Any] = {}
         self._loaded = 0
+        # Label-set projections repeat at every step of a range query: computed once per evaluation.
+        self._keys: dict[tuple[int, Labels], Labels] = {}
+        self._unnamed: dict[Labels, Labels] = {}
 
     # ---------------------------------------------------------------------------------- planning
     def plan(self, node: Node, lo: int | None = None, hi: int | None = None) -> None:
@@ -1077,12 +1080,19 @@ class Evaluator:
         vec: Vector = self.eval(node.expr, t)
         param = self.eval(node.param, t) if node.param is not None else None
         names = frozenset(node.grouping)
+        cache, node_id = self._keys, id(node)
         if node.without:
-            def key_of(lbls: Labels) -> Labels:
+            def project(lbls: Labels) -> Labels:
                 return tuple(p for p in lbls if p[0] not in names and p[0] != NAME)
         else:
-            def key_of(lbls: Labels) -> Labels:
+            def project(lbls: Labels) -> Labels:
                 return tuple(p for p in lbls if p[0] in names)
+
+        def key_of(lbls: Labels) -> Labels:
+            key = cache.get((node_id, lbls))
+            if key is None:
+                key = cache[(node_id, lbls)] = project(lbls)
+            return key
         op = node.op
         if op == "count_values":
             label = str(param)
