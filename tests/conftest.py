@@ -6,8 +6,10 @@ import itertools
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +90,15 @@ def kubectl(live_server: SimServer) -> Kubectl:
 @pytest.fixture
 def manual_kubectl(manual_server: SimServer) -> Kubectl:
     return _kubectl(manual_server)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.05, what: str = "") -> Any:
+    """Poll until ``predicate`` is truthy (real-time simulator tests); fails with what it waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)

@@ -14,7 +14,6 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,21 +21,12 @@ import pytest
 import yaml
 
 from cluster.sim.server import SimServer
-from tests.conftest import KUBECTL, Kubectl
+from tests.conftest import KUBECTL, Kubectl, wait_for
 
 pytestmark = pytest.mark.kubectl
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 def header(out: str) -> list[str]:

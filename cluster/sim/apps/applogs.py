@@ -31,6 +31,16 @@ def _traffic(run, snap: Snapshot) -> dict[str, Traffic]:
     return run.traffic(snap)
 
 
+def _stretches(run, ctx: LogContext, settle: float) -> Iterator[tuple[Snapshot, float, float]]:
+    """(snapshot, from, to) for each stretch of the run's window under one health snapshot, after start-up."""
+    snaps = run.history.changes(ctx.start, ctx.end)
+    for i, snap in enumerate(snaps):
+        lo = max(snap.t, ctx.start + settle)
+        hi = min(snaps[i + 1].t if i + 1 < len(snaps) else ctx.end, ctx.end)
+        if hi > lo:
+            yield snap, lo, hi
+
+
 def _poisson(rng: random.Random, start: float, end: float, rate: float) -> Iterator[float]:
     rate = min(rate, MAX_LINES_PER_SECOND)
     if rate <= 0:
@@ -56,12 +66,7 @@ def _stream(
     if found is None:
         return
     run, comp = found
-    snaps = run.history.changes(ctx.start, ctx.end)
-    for i, snap in enumerate(snaps):
-        lo = max(snap.t, ctx.start + 0.1)
-        hi = min(snaps[i + 1].t if i + 1 < len(snaps) else ctx.end, ctx.end)
-        if hi <= lo:
-            continue
+    for snap, lo, hi in _stretches(run, ctx, 0.1):
         t = _traffic(run, snap).get(comp.name)
         if t is None:
             continue
@@ -204,12 +209,7 @@ def mongod(ctx: LogContext) -> Iterator[tuple[float, str]]:
     if found is None:
         return
     run, comp = found
-    snaps = run.history.changes(ctx.start, ctx.end)
-    for i, snap in enumerate(snaps):
-        lo = max(snap.t, ctx.start + 0.5)
-        hi = min(snaps[i + 1].t if i + 1 < len(snaps) else ctx.end, ctx.end)
-        if hi <= lo:
-            continue
+    for snap, lo, hi in _stretches(run, ctx, 0.5):
         tr = _traffic(run, snap).get(comp.name)
         rate = tr.rate if tr else 0.0
         failing = [
