@@ -10,11 +10,8 @@ never imports the fault definitions (tests/observer checks it).
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +20,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from bench.episode import run_problem
+from bench.sim import SIM_ALLOW, SimProblem
+
 if TYPE_CHECKING:  # imported when a command runs: `aoi probe` and `aoi executor` children never load the observer
     from observer.loop import EpisodeOutcome, Listener
-    from observer.mcp import Endpoint
     from observer.policy import TaskSpec
-    from observer.signing import SignerConfig
     from transcripts import TranscriptStore
 
 DEFAULT_DB = Path(".aoi/transcripts.db")  # transcripts.DEFAULT_DB
@@ -35,186 +33,8 @@ TASKS = ("detection", "localization", "analysis", "mitigation")
 
 DEMO_PROBLEM = "scale_pod_zero_social_net-mitigation-1"
 DEMO_DIR = Path(".aoi/demo")
-SIM_ALLOW = "*"  # a throw-away simulator: the observer's key may sign every action class in the problem's namespace
 
 err = Console(stderr=True)
-
-
-# ------------------------------------------------------------------------------------------------ grading
-def grade(problem: Any, submission: Any, submitted: bool, cluster: Any = None, fault: Any = None) -> dict[str, Any]:
-    """AIOpsLab's rules (tasks/*.py): detection "Yes"/"No", localization exact or a single correct name, analysis
-    both fields (case-insensitive), mitigation the problem's oracle on the cluster's state."""
-    task = problem.task
-    expected = problem.expected
-    out: dict[str, Any] = {"task": task, "submitted": submission if submitted else None}
-    if task == "detection":
-        valid = submitted and isinstance(submission, str)
-        ok = bool(valid and submission.strip().lower() == str(expected).lower())
-        out.update(expected=expected, success=ok, score=1.0 if ok else 0.0,
-                   detection_accuracy="Correct" if ok else ("Incorrect" if valid else "Invalid Format"))
-    elif task == "localization":
-        names = [submission] if isinstance(submission, str) else list(submission or []) if submitted else []
-        accepted = problem.accepted_localizations
-        exact = any(names == a for a in accepted)
-        subset = any(t in names for a in accepted for t in a)
-        ok = exact or (subset and len(names) == 1)
-        acc = 100.0 if exact else (100.0 / len(names) if subset and names else 0.0)
-        out.update(expected=accepted, success=ok, score=1.0 if ok else 0.0, localization_accuracy=acc,
-                   is_subset=subset)
-    elif task == "analysis":
-        exp = dict(expected)
-        sub = submission if submitted and isinstance(submission, dict) else {}
-
-        def same(key: str) -> bool:
-            return str(sub.get(key, "")).strip().lower() == str(exp[key]).strip().lower()
-
-        lvl, typ = same("system_level"), same("fault_type")
-        out.update(expected=exp, success=lvl and typ, score=1.0 if lvl and typ else 0.0, system_level_correct=lvl,
-                   fault_type_correct=typ)
-    else:
-        from cluster.sim.faults.oracles import mitigated
-
-        verdict = mitigated(cluster, fault)
-        out.update(oracle=expected, success=verdict.success, score=1.0 if verdict.success else 0.0,
-                   reasons=list(verdict.reasons))
-    return out
-
-
-# ------------------------------------------------------------------------------------------------ simulator
-@dataclass
-class SimProblem:
-    """A simulated cluster serving one problem, with keys, a keyring and endpoints for the probe and executor."""
-
-    problem_id: str
-    workdir: Path
-    seed: int = 0
-    allow: str = SIM_ALLOW
-    transport: str = "inprocess"  # inprocess | stdio
-    epoch: datetime | None = None  # default: the wall clock (to the minute) once the problem is up
-    server: Any = None
-    problem: Any = None
-    incident: Any = None
-    key: Path | None = None
-    keyring: Path | None = None
-    _executors: list[Any] = field(default_factory=list)
-    _probes: list[Any] = field(default_factory=list)
-
-    def start(self) -> SimProblem:
-        from cluster.sim import SimCluster, SimConfig
-        from cluster.sim.config import wall_epoch
-        from cluster.sim.faults.problems import get_problem
-        from cluster.sim.faults.setup import SYMPTOM_SECONDS, WARMUP_SECONDS, bring_up
-        from cluster.sim.server import SimServer
-
-        self.problem = get_problem(self.problem_id)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        # Simulated "now" lands on the wall clock (to the minute) once the problem is up, so the ages the probe
-        # computes with the local clock read true. A fixed epoch (tests) makes episodes repeat exactly.
-        epoch = self.epoch
-        if epoch is None:
-            epoch = wall_epoch(WARMUP_SECONDS + SYMPTOM_SECONDS)
-            epoch -= timedelta(seconds=epoch.timestamp() % 60)
-        cluster = SimCluster(SimConfig(seed=self.seed, epoch=epoch))
-        self.server = SimServer(cluster, kubeconfig=self.workdir / "kubeconfig", telemetry=True).start()
-        try:
-            self.incident = bring_up(cluster, self.problem)
-            self.key, self.keyring = make_keys(self.workdir / "keys", self.problem.namespace, self.allow)
-        except BaseException:
-            self.server.stop()
-            raise
-        return self
-
-    @property
-    def cluster(self) -> Any:
-        return self.server.cluster
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.workdir / "kubeconfig"
-
-    def task(self) -> TaskSpec:
-        """What the agent is told: AIOpsLab's task text, the task type and the namespace. Nothing else."""
-        from observer.policy import TaskSpec
-
-        return TaskSpec(task=self.problem.task, namespace=self.problem.namespace, text=self.problem.task_text())
-
-    async def wait(self, seconds: float) -> str:
-        """Time passes on the simulated clock (the simulator runs its controllers to that instant)."""
-        await anyio.to_thread.run_sync(self.cluster.advance, seconds)
-        return f"waited {seconds:g} s (simulated clock)"
-
-    def endpoints(self) -> list[Endpoint]:
-        from observer.mcp import Endpoint
-
-        assert self.keyring is not None
-        ledger, audit = self.workdir / "ledger.sqlite", self.workdir / "audit.jsonl"
-        if self.transport == "stdio":
-            return [Endpoint.probe_stdio(self.kubeconfig),
-                    Endpoint.executor_stdio(self.kubeconfig, self.keyring, ledger, audit)]
-        from servers.executor.server import build_server as build_executor
-        from servers.executor.server import open_executor
-        from servers.probe.context import ProbeContext
-        from servers.probe.server import build_server as build_probe
-        from servers.probe.settings import ProbeSettings
-
-        settings = ProbeSettings(kubeconfig=str(self.kubeconfig))
-        ctx = ProbeContext.build(settings)
-        ex = open_executor(self.kubeconfig, None, self.keyring, None, ledger, audit)
-        self._probes.append(ctx)
-        self._executors.append(ex)
-        return [Endpoint.in_process("probe", build_probe(settings, ctx)),
-                Endpoint.in_process("executor", build_executor(ex))]
-
-    def signer(self, approval: str = "exit", plans_dir: Path | None = None) -> SignerConfig:
-        from observer.signing import SignerConfig
-
-        return SignerConfig(key=self.key, kid="observer", approval=approval,  # type: ignore[arg-type]
-                            plans_dir=plans_dir or self.workdir / "plans", kubeconfig=str(self.kubeconfig))
-
-    def grade(self, outcome: EpisodeOutcome) -> dict[str, Any]:
-        return grade(self.problem, outcome.submission, outcome.submitted, self.cluster, self.incident.fault)
-
-    def stop(self) -> None:
-        # Close kept-alive client connections first, so the server's graceful shutdown does not wait for them.
-        for ex in self._executors:
-            if ex.kube is not None:
-                ex.kube.close()
-        for ctx in self._probes:
-            with contextlib.suppress(Exception):
-                ctx.target.api.rest_client.pool_manager.clear()
-        if self.server is not None:
-            self.server.stop()
-
-
-def make_keys(directory: Path, namespace: str, allow: str) -> tuple[Path, Path]:
-    """An observer key pair and a keyring that trusts it for ``allow`` in ``namespace``."""
-    from servers.executor.keys import KeyEntry, Keyring, generate_key_pair
-
-    priv, pub = generate_key_pair(directory, "observer", force=True)
-    entry = KeyEntry(kid="observer", public_key=pub.read_text().strip(),
-                     allow=[a.strip() for a in allow.split(",") if a.strip()], namespaces=[namespace],
-                     cluster_scoped="*" in allow or "patch" in allow or "merge_patch" in allow,
-                     description="the observer's own key (simulator)")
-    ring = directory / "keyring.yaml"
-    Keyring(keys=[entry]).save(ring)
-    return priv, ring
-
-
-async def run_problem(sim: SimProblem, policy: Any, store: TranscriptStore, *, max_steps: int = 30,
-                      approval: str = "exit", listeners: list[Listener] | None = None,
-                      meta: dict[str, Any] | None = None) -> tuple[EpisodeOutcome, dict[str, Any]]:
-    """One episode of ``policy`` on the simulator's problem, graded and stored."""
-    from observer.loop import LoopConfig
-    from observer.run import observe
-
-    outcome = await observe(policy, sim.task(), sim.endpoints(), store, signer=sim.signer(approval),
-                            loop=LoopConfig(max_steps=max_steps, wait=sim.wait), listeners=listeners or [],
-                            target=f"sim:{sim.problem.app}", problem_id=sim.problem_id, seed=sim.seed,
-                            meta={"simulator": True, "transport": sim.transport, **(meta or {})})
-    graded = sim.grade(outcome)
-    if outcome.status != "interrupted":
-        store.grade(outcome.episode_id, graded)
-    return outcome, graded
 
 
 # ------------------------------------------------------------------------------------------------ commands

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import anyio
 
-from aoi.episodes import SimProblem, run_problem
+from bench.episode import run_problem
+from bench.sim import SimProblem
 from cluster.sim.faults.problems import AOI86, PROBLEMS
 from observer.policies import make_policy
 from transcripts import TranscriptStore

@@ -11,7 +11,8 @@ from typing import Any
 import anyio
 import pytest
 
-from aoi.episodes import SimProblem, run_problem
+from bench.episode import run_problem
+from bench.sim import SimProblem
 from cluster.sim.clock import DEFAULT_EPOCH
 from observer.baseline import BaselinePolicy
 from observer.loop import EpisodeOutcome

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 
-from aoi.episodes import make_keys
+from bench.sim import make_keys
 from cluster.sim import SimCluster, SimConfig
 from cluster.sim.server import SimServer
 from observer.baseline import BaselinePolicy

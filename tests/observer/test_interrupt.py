@@ -48,7 +48,7 @@ def test_ctrl_c_marks_the_episode_interrupted(sim_factory: Any, store: Transcrip
 
 
 def test_cancelled_task_marks_the_episode_interrupted(sim_factory: Any, store: TranscriptStore) -> None:
-    from aoi.episodes import run_problem
+    from bench.episode import run_problem
 
     sim = sim_factory("noop_detection_social_network-1")
 

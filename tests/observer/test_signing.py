@@ -61,7 +61,7 @@ def test_refused_class_prints_the_approve_command(sim_factory: Any, store: Trans
 
 def test_waits_for_a_human_approval_then_repairs(sim_factory: Any, store: TranscriptStore, tmp_path: Path) -> None:
     from aoi.cli import app
-    from aoi.episodes import run_problem
+    from bench.episode import run_problem
 
     sim = sim_factory(PROBLEM, allow="restart")
     operator_key, operator_pub = generate_key_pair(tmp_path / "human", "operator")
