@@ -6,9 +6,12 @@ import typer
 
 from aoi import __version__
 from aoi.episodes import register as register_episodes
+from bench.cli import bench_app
 from cluster.sim.cli import app as sim_app
+from evolver.cli import app as evolve_app
 from servers.executor.cli import register as register_executor
 from servers.probe.cli import probe
+from training.cli import app as train_app
 from transcripts.cli import app as transcripts_app
 
 app = typer.Typer(help="AOI: safe, trainable AI site-reliability agents for Kubernetes.", no_args_is_help=True,
@@ -18,6 +21,9 @@ register_executor(app)  # aoi executor, aoi keys, aoi plan, aoi audit
 app.command("probe")(probe)
 app.add_typer(transcripts_app, name="transcripts")
 register_episodes(app)  # aoi observe, aoi demo
+app.add_typer(bench_app, name="bench")  # aoi bench [list|families]
+app.add_typer(train_app, name="train")  # aoi train data|tiny|sft|grpo|eval|demo
+app.add_typer(evolve_app, name="evolve")  # aoi evolve [lessons]
 
 
 @app.command()

@@ -38,11 +38,11 @@ err = Console(stderr=True)
 
 
 # ------------------------------------------------------------------------------------------------ commands
-def _policy(name: str, model: str | None) -> Any:
+def _policy(name: str, model: str | None, guidance: Path | None = None) -> Any:
     from observer.policies import PolicyUnavailable, make_policy
 
     try:
-        return make_policy(name, model)
+        return make_policy(name, model, **({"guidance": str(guidance)} if guidance else {}))
     except PolicyUnavailable as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
@@ -69,6 +69,8 @@ def observe_command(
                                        "(`aoi sim problems`); the task comes from the problem."),
     policy: str = typer.Option("baseline", help="baseline, openai, hf or vllm."),
     model: str | None = typer.Option(None, help="The model for openai/hf/vllm policies."),
+    guidance: Path | None = typer.Option(None, help="A guidance file (`aoi evolve lessons`): lessons matched by the "
+                                         "symptoms the probe shows go into the policy's context."),
     kubeconfig: Path | None = typer.Option(None, help="Kubeconfig of the cluster (default: the usual rules)."),
     context: str | None = typer.Option(None, help="Kubeconfig context."),
     probe_url: str | None = typer.Option(None, help="Use a running probe (streamable HTTP) instead of starting one."),
@@ -103,7 +105,7 @@ def observe_command(
         raise typer.BadParameter("--approval is exit or wait")
     console = Console()
     listeners: list[Listener] = [] if quiet else [RichListener(console)]
-    pol = _policy(policy, model)
+    pol = _policy(policy, model, guidance)
     store = TranscriptStore(transcripts)
     try:
         if problem is not None:

@@ -87,6 +87,13 @@ async def run_problem(sim: SimProblem, policy: Any, store: TranscriptStore, *, m
                             loop=LoopConfig(max_steps=max_steps, wait=sim.wait), listeners=listeners or [],
                             target=f"sim:{sim.spec.app}", problem_id=sim.problem_id, seed=sim.seed,
                             meta={"simulator": True, "transport": sim.transport, **(meta or {})})
+    return outcome, grade_outcome(sim, outcome, store, sim0=sim0, wall0=wall0)
+
+
+def grade_outcome(sim: SimProblem, outcome: EpisodeOutcome, store: TranscriptStore, *, sim0: float,
+                  wall0: float) -> dict[str, Any]:
+    """Grade a finished episode on the simulator's state, attach its metrics and store the grade (not for an
+    interrupted one). ``sim0``/``wall0``: the simulated and wall clocks when the episode began."""
     graded = sim.grade(outcome)
     metrics = episode_metrics(store.episode(outcome.episode_id), sim_s=round(sim.sim_now() - sim0, 3))
     if not metrics.wall_s:
@@ -95,4 +102,4 @@ async def run_problem(sim: SimProblem, policy: Any, store: TranscriptStore, *, m
     graded["metrics"] = {**metrics.model_dump(), **metrics.time_to(sim.spec.task)}
     if outcome.status != "interrupted":
         store.grade(outcome.episode_id, graded)
-    return outcome, graded
+    return graded

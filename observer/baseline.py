@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from observer.evidence import (
@@ -50,6 +51,7 @@ from observer.evidence import (
     significant_cpu,
     significant_latency,
 )
+from observer.guidance import Guidance, GuidanceTracker, load_guidance
 from observer.policy import Decision, Observation, PlanProposal, Submission, TaskSpec, ToolCall, ToolInfo, ToolResult
 
 PROBE = "probe"
@@ -61,6 +63,7 @@ POD_SUFFIX = re.compile(r"^(?P<base>.+?)-[a-z0-9]{6,10}-[a-z0-9]{5}$")
 MAX_FOLLOWUPS = 14
 VERIFY_WAIT_S = 30.0
 MAX_VERIFY_ROUNDS = 3
+GUIDED_PRIORITY = -1  # reads a guidance lesson suggests go before the rest of the queue
 DB_HINT = re.compile(r"mongo|mysql|postgres|redis|memcache|valkey|db\b|-db-|database|cassandra", re.I)
 
 
@@ -116,31 +119,42 @@ def _pod_base(pod: str) -> str:
 
 
 class BaselinePolicy:
-    """The rule-based investigator (``--policy baseline``)."""
+    """The rule-based investigator (``--policy baseline``).
+
+    ``guidance``: a guidance file (``aoi evolve lessons``) or a loaded :class:`Guidance`. The lessons whose symptoms
+    the results so far show put their reads first in the queue, and the steps verified repairs needed after the
+    plan replace the default reserve kept for mitigation. Without guidance nothing changes."""
 
     name = "baseline"
     model: str | None = None
 
-    def __init__(self, verify_wait_s: float = VERIFY_WAIT_S):
+    def __init__(self, verify_wait_s: float = VERIFY_WAIT_S, guidance: str | Path | Guidance | None = None):
         self.verify_wait_s = verify_wait_s
+        self.guidance = load_guidance(guidance)
         self.inv: Investigation | None = None
 
     def start(self, task: TaskSpec, tools: list[ToolInfo]) -> None:
-        self.inv = Investigation(task, tools, self.verify_wait_s)
+        guide = GuidanceTracker(self.guidance, task) if self.guidance and self.guidance.lessons else None
+        self.inv = Investigation(task, tools, self.verify_wait_s, guide)
 
     def decide(self, obs: Observation) -> Decision:
         if self.inv is None:
             raise RuntimeError("start() was not called")
         if obs.last_decision is not None and obs.last is not None:
             self.inv.ingest(obs.last_decision, obs.last)
+            if self.inv.guide is not None:
+                self.inv.guide.observe(obs.last)
+                self.inv.follow_guidance()
         return self.inv.next(obs)
 
 
 class Investigation:
     """The baseline's state for one episode: what it plans to read, what it has read, what it concluded."""
 
-    def __init__(self, task: TaskSpec, tools: list[ToolInfo], verify_wait_s: float):
+    def __init__(self, task: TaskSpec, tools: list[ToolInfo], verify_wait_s: float,
+                 guide: GuidanceTracker | None = None):
         self.task = task
+        self.guide = guide
         self.ns = task.namespace
         self.tools = {(t.server, t.name) for t in tools}
         self.verify_wait_s = verify_wait_s
@@ -621,6 +635,35 @@ class Investigation:
         self.last_summary = (f"logs of {svc}: {', '.join(shown) or ('errors' if 'error' in kinds else 'no errors')}"
                              + (f"; depends on {', '.join(dict.fromkeys(deps))}" if deps else ""))
 
+    # ------------------------------------------------------------------------------------------------ guidance
+    def known_names(self) -> list[str]:
+        """Components the evidence so far names: services, their workloads, unhealthy and described workloads."""
+        names = set(self.services) | set(self.deployments)
+        for ref in [*self.unhealthy, *self.degraded, *(w for s in self.services.values()
+                                                        for w in s.get("workloads") or [])]:
+            names.add(_workload_name(str(ref)))
+        return sorted(n for n in names if n)
+
+    def _weight_of(self, name: str) -> float:
+        svc = self.svc_of(name)
+        return sum(f.weight for f in self.findings if f.component in (name, svc))
+
+    def follow_guidance(self) -> None:
+        """Put the reads of the lessons that now apply at the front of the queue (while still investigating)."""
+        if self.guide is None or self.stage != "investigate":
+            return
+        for lesson, call, _subject in self.guide.suggestions(self.known_names(), rank=self._weight_of):
+            key = call.key()
+            if key in self.done:
+                continue
+            queued = next((p for p in self.queue if p.call.key() == key), None)
+            if queued is not None:
+                queued.priority = min(queued.priority, GUIDED_PRIORITY)
+                queued.optional = False
+            elif self._has(call.server, call.tool):
+                self.queue.append(Planned(call, f"guidance {lesson.id}", GUIDED_PRIORITY))
+        self.queue.sort(key=lambda p: p.priority)
+
     # ------------------------------------------------------------------------------------------------ diagnose
     def diagnose(self) -> Diagnosis:
         fs = [f for f in self.findings if f.weight >= 3]
@@ -636,6 +679,8 @@ class Investigation:
     # ------------------------------------------------------------------------------------------------ next
     def next(self, obs: Observation) -> Decision:
         reserve = 9 if self.task.task == "mitigation" else 1
+        if self.guide is not None:
+            reserve = min(reserve, self.guide.guidance.repair_reserve(self.task.task) or reserve)
         if self.stage == "investigate":
             decisive = any(f.weight >= 9 for f in self.findings)
             self.queue = [p for p in self.queue if not (p.optional and decisive)]

@@ -21,12 +21,18 @@ __all__ = ["MODEL_POLICIES", "ChatConfig", "ChatPolicy", "ModelError", "Unreadab
 def build_policy(kind: str, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None,
                  adapter: str | None = None, device: str = "auto", tool_mode: str = "auto",
                  context_tokens: int = 16384, max_tokens: int = 768, temperature: float = 0.0,
-                 max_parse_retries: int = 2, **backend_kw: Any) -> ChatPolicy:
+                 max_parse_retries: int = 2, guidance: str | None = None, guidance_tokens: int = 400,
+                 **backend_kw: Any) -> ChatPolicy:
     """A model policy by name, as ``aoi observe --policy KIND --model M`` builds it. Raises ModelError with what to
-    install or start when the back-end cannot be used. ``adapter`` defaults to ``AOI_ADAPTER`` (a LoRA adapter
+    install or start when the back-end cannot be used. ``guidance``: a guidance file (``aoi evolve lessons``)
+    whose matching lessons go into each step's message. ``adapter`` defaults to ``AOI_ADAPTER`` (a LoRA adapter
     directory, for hf and vllm); the openai policy reads ``AOI_OPENAI_BASE_URL``/``_MODEL``/``_API_KEY``."""
     adapter = adapter or os.environ.get("AOI_ADAPTER") or None
-    config = ChatConfig(context_tokens=context_tokens, max_tokens=max_tokens, max_parse_retries=max_parse_retries)
+    from observer.guidance import load_guidance
+
+    # Read the guidance before a back-end loads a model, so a bad file fails fast.
+    config = ChatConfig(context_tokens=context_tokens, max_tokens=max_tokens, max_parse_retries=max_parse_retries,
+                        guidance=load_guidance(guidance), guidance_tokens=guidance_tokens)
     if kind == "openai":
         from observer.llm.openai_policy import OpenAIPolicy
 

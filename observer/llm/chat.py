@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from observer.guidance import Guidance, GuidanceTracker, load_guidance
 from observer.llm.prompting import (
     Meta,
     ParseError,
@@ -84,6 +86,8 @@ class ChatConfig:
     context_tokens: int = 16384  # the model's context window (prompt + reply)
     max_tokens: int = 768  # reply budget
     max_parse_retries: int = 2  # re-asks in one step after an unreadable reply
+    guidance: str | Path | Guidance | None = None  # lessons (``aoi evolve lessons``), matched by symptoms seen
+    guidance_tokens: int = 400  # budget for the matched lessons in each step's message
 
 
 @dataclass
@@ -108,6 +112,8 @@ class ChatPolicy:
         self._system = ""
         self._mode = ""
         self._meta = Meta()
+        self.guidance = load_guidance(self.config.guidance)
+        self._guide: GuidanceTracker | None = None
 
     @property
     def name(self) -> str:
@@ -136,6 +142,7 @@ class ChatPolicy:
         self.log = []
         self._mode = ""
         self._meta = Meta()
+        self._guide = GuidanceTracker(self.guidance, task) if self.guidance and self.guidance.lessons else None
         self._refresh_system()
 
     def _refresh_system(self) -> None:
@@ -150,6 +157,8 @@ class ChatPolicy:
         if self.toolbox is None or self.task is None:
             raise RuntimeError("start(task, tools) must be called before decide()")
         self._refresh_system()
+        if self._guide is not None:
+            self._guide.observe(obs.last)
         messages = self.messages(obs)
         log = StepLog(messages=messages)
         self.log.append(log)
@@ -204,6 +213,12 @@ class ChatPolicy:
             mark = f"[{obs.step}] "
             shown = obs.model_copy(update={"memory": [m for m in obs.memory if not m.startswith(mark)]})
         header = step_header(shown)
+        if self._guide is not None:
+            # Lessons whose symptoms the results so far show; in the step message, so the system prompt stays
+            # the same all episode (a server can cache its prefix).
+            advice = self._guide.render(min(cfg.guidance_tokens, budget // 4), self.count)
+            if advice:
+                header += "\n\n" + advice
         msgs: list[dict[str, Any]] = [{"role": "system", "content": self._system}, {"role": "user", "content": header}]
         d = obs.last_decision
         if d is not None:

@@ -25,6 +25,17 @@ class PolicyUnavailable(RuntimeError):
 
 
 def make_policy(name: str, model: str | None = None, **options: Any) -> Policy:
+    """A policy by name. ``options`` go to its constructor; every policy takes ``guidance`` (a guidance file from
+    ``aoi evolve lessons``; None: none). A guidance file that cannot be read is reported as PolicyUnavailable."""
+    from observer.guidance import GuidanceError
+
+    try:
+        return _make(name, model, **options)
+    except GuidanceError as e:
+        raise PolicyUnavailable(str(e)) from None
+
+
+def _make(name: str, model: str | None = None, **options: Any) -> Policy:
     if name == "baseline":
         from observer.baseline import BaselinePolicy
 
