@@ -18,6 +18,7 @@ cannot be built stops the bench with ``BenchError``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -254,6 +255,24 @@ def _graded_row(cfg: BenchConfig, job: Job, split: FamilySplit, outcome: Any, gr
                 error=outcome.error)
 
 
+class _WarningsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+@contextlib.contextmanager
+def _quiet_uvicorn() -> Iterator[None]:
+    """uvicorn re-applies its logging configuration (level INFO, then the simulator's WARNING) whenever a simulator
+    starts; a simulator stopping in the background at that instant would print its INFO shutdown lines into the
+    progress display. A filter on uvicorn's logger (dictConfig keeps logger filters) lets only warnings through."""
+    log, quiet = logging.getLogger("uvicorn.error"), _WarningsOnly()
+    log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        log.removeFilter(quiet)
+
+
 class Stopper:
     """Stops finished simulators in the background and removes their work folders: the simulator's graceful HTTP
     shutdown is about 0.2 s of waiting per episode (uvicorn's 0.1 s tick and grace sleep), which the next episode
@@ -334,7 +353,7 @@ def _worker(cfg: BenchConfig, jobs: Any, results: Any, parent: int) -> None:
     os.setpgrp()  # a terminal's Ctrl-C goes to the parent only; it forwards one SIGINT here
     from transcripts import TranscriptStore
 
-    with _Sigint(force_after=3) as sigint:
+    with _Sigint(force_after=3) as sigint, _quiet_uvicorn():
         try:
             policy = cfg.policy.build()
         except Exception as e:
@@ -373,14 +392,17 @@ def _in_process(cfg: BenchConfig, jobs: list[Job], sigint: _Sigint, started: set
     store = TranscriptStore(cfg.transcripts)
     stopper = Stopper()
     try:
-        for job in jobs:
-            if sigint.hit:
-                break
-            started.add(job.index)
-            on_start(job)
-            on_result(run_job(cfg, job, policy, store, workdir, split, sigint, stopper))
+        with _quiet_uvicorn():
+            try:
+                for job in jobs:
+                    if sigint.hit:
+                        break
+                    started.add(job.index)
+                    on_start(job)
+                    on_result(run_job(cfg, job, policy, store, workdir, split, sigint, stopper))
+            finally:
+                stopper.join()
     finally:
-        stopper.join()
         store.close()
         shutil.rmtree(workdir, ignore_errors=True)
 

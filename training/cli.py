@@ -82,7 +82,7 @@ def _report(result: Any) -> None:
     if shown:
         console.print("  " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()))
     for name, d in reward_summary(read_metrics(result.metrics)).items():
-        console.print(f"  reward {name}: {d['first']:.3f} -> {d.get('last', d['first']):.3f}")
+        console.print(f"  reward {name}: {d['first']:.3f} -> {d.get('last', d['first']):.3f} (max {d['max']:.3f})")
     for n in result.notes:
         console.print(f"  note: {n}", style="dim")
     console.print(f"adapter: {result.adapter}")

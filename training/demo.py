@@ -295,7 +295,7 @@ def write_demo_card(s: DemoSettings, result: DemoResult, command: str | None) ->
                  f"vocab {m.get('vocab')}, hidden {m.get('hidden')}, {m.get('layers')} layers |")
     for name in ("sft", "grpo"):
         t = st.get(name, {})
-        rewards = "; ".join(f"{k} {v['first']:.3f}->{v.get('last', v['first']):.3f}"
+        rewards = "; ".join(f"{k} {v['first']:.3f}->{v.get('last', v['first']):.3f} (max {v.get('max', 0):.3f})"
                             for k, v in (t.get("rewards") or {}).items())
         loss = (f"loss {t['loss_first']:.3f}->{t['loss_last']:.3f}" if t.get("loss_first") is not None
                 and t.get("loss_last") is not None else "")

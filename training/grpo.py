@@ -152,13 +152,14 @@ def run_grpo(settings: GRPOSettings, *, resume: bool | str | Path | None = None,
 
 
 def reward_summary(metrics: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """First and last logged mean of each reward dimension (and the total): what the curves show, in numbers."""
+    """First, last and highest logged mean of each reward dimension (and the total): the curves, in numbers."""
     out: dict[str, dict[str, float]] = {}
     for row in metrics:
         for k, v in row.items():
             if (k == "reward" or (k.startswith("rewards/") and k.endswith("/mean"))) and isinstance(v, int | float):
                 name = k.removeprefix("rewards/").removesuffix("/mean")
-                d = out.setdefault(name, {"first": float(v)})
+                d = out.setdefault(name, {"first": float(v), "max": float(v)})
                 d["last"] = float(v)
+                d["max"] = max(d["max"], float(v))
     return out
 
