@@ -38,11 +38,19 @@ err = Console(stderr=True)
 
 
 # ------------------------------------------------------------------------------------------------ commands
-def _policy(name: str, model: str | None, guidance: Path | None = None) -> Any:
+def _policy(name: str, model: str | None, guidance: Path | None = None, adapter: Path | None = None) -> Any:
     from observer.policies import PolicyUnavailable, make_policy
 
+    options: dict[str, Any] = {}
+    if guidance:
+        options["guidance"] = str(guidance)
+    if adapter:
+        if name not in ("hf", "vllm"):
+            err.print(f"[red]error:[/red] --adapter is for the hf and vllm policies, not {name!r}")
+            raise typer.Exit(2)
+        options["adapter"] = str(adapter)
     try:
-        return make_policy(name, model, **({"guidance": str(guidance)} if guidance else {}))
+        return make_policy(name, model, **options)
     except PolicyUnavailable as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
@@ -71,6 +79,7 @@ def observe_command(
     model: str | None = typer.Option(None, help="The model for openai/hf/vllm policies."),
     guidance: Path | None = typer.Option(None, help="A guidance file (`aoi evolve lessons`): lessons matched by the "
                                          "symptoms the probe shows go into the policy's context."),
+    adapter: Path | None = typer.Option(None, help="hf/vllm: a LoRA adapter (`aoi train sft|grpo`) on --model."),
     kubeconfig: Path | None = typer.Option(None, help="Kubeconfig of the cluster (default: the usual rules)."),
     context: str | None = typer.Option(None, help="Kubeconfig context."),
     probe_url: str | None = typer.Option(None, help="Use a running probe (streamable HTTP) instead of starting one."),
@@ -105,7 +114,7 @@ def observe_command(
         raise typer.BadParameter("--approval is exit or wait")
     console = Console()
     listeners: list[Listener] = [] if quiet else [RichListener(console)]
-    pol = _policy(policy, model, guidance)
+    pol = _policy(policy, model, guidance, adapter)
     store = TranscriptStore(transcripts)
     try:
         if problem is not None:

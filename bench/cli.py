@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.problems import TASK_TYPES, BenchProblem, ProblemFileError
+
+if TYPE_CHECKING:
+    from bench.scores import Scores
 
 DEFAULT_DB = Path(".aoi/transcripts.db")  # transcripts.DEFAULT_DB (not imported: `aoi --help` stays light)
 POLICIES = ("baseline", "openai", "hf", "vllm")
@@ -165,10 +169,7 @@ def bench(
         raise typer.Exit(130)
 
 
-def _print_scores(console: Console, scores: object) -> None:
-    from bench.scores import Scores
-
-    assert isinstance(scores, Scores)
+def _print_scores(console: Console, scores: Scores) -> None:
     k = max(scores.k, 1)
 
     def pct(x: float | None) -> str:
