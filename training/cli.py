@@ -288,7 +288,7 @@ def eval_cmd(model: str = typer.Option(..., help="The base model the adapters we
              device: str = typer.Option("auto", help="cpu, cuda or auto."),
              parallel: int = typer.Option(1, min=1, max=64, help="Worker processes per policy."),
              out: Path = typer.Option(Path(".aoi/train-eval"), help="Reports and comparison go here."),
-             no_base: bool = typer.Option(False, help="Skip the base model.")) -> None:
+             no_base: bool = typer.Option(False, "--no-base", help="Skip the base model.")) -> None:
     """Run the benchmark with the hf policy: the base model, then base + each adapter; print the comparison."""
     _need_train_stack()
     from training.evaluate import eval_problems, evaluate, print_comparison
