@@ -475,21 +475,6 @@ def _need_train() -> tuple[Any, Any]:
     return torch, transformers
 
 
-# A tool-aware ChatML template (the shape of Qwen2.5's), for when TRL's copy is not installed.
-CHATML_TOOLS = (
-    "{%- if tools %}<|im_start|>system\n{{ messages[0]['content'] if messages[0]['role'] == 'system' else '' }}"
-    "\n\n# Tools\n<tools>{% for t in tools %}\n{{ t | tojson }}{% endfor %}\n</tools><|im_end|>\n"
-    "{%- elif messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}<|im_end|>\n"
-    "{%- endif %}"
-    "{%- for m in messages %}{%- if m['role'] == 'system' %}{%- elif m['role'] == 'tool' %}"
-    "<|im_start|>user\n<tool_response>\n{{ m['content'] }}\n</tool_response><|im_end|>\n"
-    "{%- else %}<|im_start|>{{ m['role'] }}\n{{ m['content'] or '' }}"
-    "{%- for c in m.get('tool_calls') or [] %}\n<tool_call>\n{{ {'name': c['function']['name'], "
-    "'arguments': c['function']['arguments']} | tojson }}\n</tool_call>{%- endfor %}<|im_end|>\n"
-    "{%- endif %}{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{%- endif %}"
-)
-
-
 @pytest.fixture(scope="module")
 def tiny_qwen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 100k-parameter random Qwen2 with a BPE tokenizer trained here on a few lines: built offline, no hub."""
@@ -499,6 +484,8 @@ def tiny_qwen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         from trl.chat_template_utils import qwen2_5_chat_template as template
     except ImportError:
+        from training.tiny import CHATML_TOOLS  # the shape of Qwen2.5's template
+
         template = CHATML_TOOLS
     corpus = ["system user assistant tool You are a helpful assistant.",
               '{"name": "cluster_overview", "arguments": {"namespace": "default"}} describe logs events submit',
