@@ -65,8 +65,15 @@ def _print_transcript(console: Console, db: Path, episode_id: str) -> None:
 def _print_grade(console: Console, graded: dict[str, Any]) -> None:
     ok = graded.get("success")
     style = "bold green" if ok else "bold red"
-    detail = {k: v for k, v in graded.items() if k not in ("task", "success", "score")}
+    detail = {k: v for k, v in graded.items() if k not in ("task", "success", "score", "metrics")}
     console.print(Text.assemble(("grade: ", "bold"), ("success" if ok else "failure", style), f"  {detail}"))
+    m = graded.get("metrics")
+    if m:
+        calls = ", ".join(f"{n} {server}" for server, n in sorted(m.get("tool_calls", {}).items())) or "none"
+        console.print(Text(f"metrics: {m['steps']} steps, {m['in_tokens']:,} in / {m['out_tokens']:,} out tokens, "
+                           f"{m['wall_s']:.2f} s wall, {m.get('sim_s') or 0:g} s simulated; tool calls: "
+                           f"{calls}; plans {m['plans']} ({m['plans_refused']} refused), unsafe attempts "
+                           f"{m['unsafe_attempts']}", style="dim"))
 
 
 def observe_command(

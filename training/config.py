@@ -100,6 +100,10 @@ class SFTSettings(RunSettings):
     max_length: int = Field(8192, ge=16, description="tokens per conversation; longer ones are left out")
     assistant_only_loss: bool = True  # learn the Observer's turns, not the tool output it read
     epochs: float | None = None  # set: train this many epochs instead of max_steps
+    # what a step row's decision teaches: "full" the verified reply as the Observer wrote it (status lines and the
+    # call); "call" the tool call alone, the shortest reply the Observer's parser accepts (status lines are optional:
+    # phase and hypothesis then carry over), so a small model spends its capacity on the call
+    reply: Literal["full", "call"] = "full"
 
 
 class GRPOSettings(RunSettings):

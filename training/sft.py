@@ -59,8 +59,13 @@ def conversation(row: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
     return msgs, (tools or None)
 
 
-def tokenize_sft(ds: Any, tok: Any, *, assistant_only_loss: bool = True, max_length: int | None = None
-                 ) -> tuple[Any, int]:
+def _is_step(row: dict[str, Any]) -> bool:
+    step = row.get("step", -1)
+    return step is not None and step >= 0
+
+
+def tokenize_sft(ds: Any, tok: Any, *, assistant_only_loss: bool = True, max_length: int | None = None,
+                 reply: str = "full") -> tuple[Any, int]:
     """Render and tokenize each conversation with its tools: ``input_ids`` and, for assistant-only loss,
     ``assistant_masks`` from the template's ``{% generation %}`` markers (TRL's training copy of a known template
     when the tokenizer's own has none). TRL builds the labels from these.
@@ -68,7 +73,8 @@ def tokenize_sft(ds: Any, tok: Any, *, assistant_only_loss: bool = True, max_len
     Step rows (``step`` >= 0, ``aoi train data``'s default) learn only their last turn, the decision; whole
     conversations (``step`` -1 or no column) learn every assistant turn. Conversations over ``max_length`` tokens are
     left out rather than cut: TRL keeps the start, and the decision
-    to learn is at the end of each Observer step. Returns (dataset, number left out)."""
+    to learn is at the end of each Observer step. ``reply="call"``: a step row's decision keeps only its tool call
+    (its status lines dropped). Returns (dataset, number left out)."""
     from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
     if "messages" not in ds.column_names:
@@ -83,12 +89,14 @@ def tokenize_sft(ds: Any, tok: Any, *, assistant_only_loss: bool = True, max_len
 
     def encode(row: dict[str, Any]) -> dict[str, Any]:
         msgs, tools = conversation(row)
+        if reply == "call" and _is_step(row) and msgs[-1].get("role") == "assistant" and msgs[-1].get("tool_calls"):
+            msgs[-1] = {**msgs[-1], "content": ""}
         out = tok.apply_chat_template(msgs, tools=tools, chat_template=template, tokenize=True, return_dict=True,
                                       return_assistant_tokens_mask=assistant_only_loss)
         enc = {"input_ids": list(out["input_ids"])}
         if assistant_only_loss:
             mask = list(out["assistant_masks"])
-            if row.get("step", -1) is not None and row.get("step", -1) >= 0 and msgs[-1].get("role") == "assistant":
+            if _is_step(row) and msgs[-1].get("role") == "assistant":
                 # A step row: the earlier assistant turn in it is the previous decision shown as context (trained
                 # in its own row); only this step's decision is the target.
                 prompt = tok.apply_chat_template(msgs[:-1], tools=tools, chat_template=template, tokenize=True,
@@ -130,7 +138,8 @@ def run_sft(settings: SFTSettings, *, resume: bool | str | Path | None = None, c
         notes.append(f"resumed from {ckpt}")
     tok = load_tokenizer(settings.model)
     ds, dropped = tokenize_sft(load_dataset_dir(settings.dataset, limit=settings.limit), tok,
-                               assistant_only_loss=settings.assistant_only_loss, max_length=settings.max_length)
+                               assistant_only_loss=settings.assistant_only_loss, max_length=settings.max_length,
+                               reply=settings.reply)
     if dropped:
         notes.append(f"{dropped} conversations over {settings.max_length} tokens were left out")
     model, peft_config = load_model(settings)
