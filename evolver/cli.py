@@ -105,6 +105,10 @@ def evolve_command(
             report = evolve(store, settings, parallel=parallel, generator=gen, on_start=started, on_result=finished)
     finally:
         store.close()
+    if report.interrupted and not report.results:
+        err.print("[yellow]interrupted[/yellow] before the first failed episode was done; nothing was recorded. "
+                  "Run the same command again to start over.")
+        raise typer.Exit(130)
     if not report.results:
         console.print(f"no failed episodes to correct in {transcripts}")
         return
