@@ -46,9 +46,18 @@ def offline_if_local(model: str) -> None:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
+def looks_local(model: str) -> bool:
+    """A path, not a hub id: absolute, relative with ./ or ../, or under ~."""
+    return model.startswith(("/", "./", "../", "~"))
+
+
 def load_tokenizer(model: str) -> Any:
     from transformers import AutoTokenizer
 
+    if looks_local(model) and not Path(model).expanduser().is_dir():
+        raise TrainingError(f"no model directory at {model}: give a local model directory (for example one built "
+                            "by `aoi train tiny`) or a hub id such as Qwen/Qwen2.5-0.5B-Instruct")
+    offline_if_local(model)
     try:
         tok = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as e:
