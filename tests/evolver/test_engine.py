@@ -82,3 +82,19 @@ def test_clear_errors(tmp_path: Path) -> None:
     r = runner.invoke(app, ["evolve", "lessons", "--transcripts", str(tmp_path / "x.db"), "--out", "g.yaml",
                             "--split", str(bad)])
     assert r.exit_code == 2 and "unknown fault families" in r.output
+
+
+def test_ctrl_c_during_the_first_replay_says_so_and_records_nothing(weak_copy: Path, monkeypatch) -> None:
+    import evolver.engine
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evolver.engine, "replay", interrupted)  # Ctrl-C lands inside the first replay
+    with TranscriptStore(weak_copy) as store:
+        before = [(e.id, e.status) for e in store.episodes()]
+    r = runner.invoke(app, ["evolve", "--transcripts", str(weak_copy), "--candidates", "2"])
+    assert r.exit_code == 130, r.output
+    assert "interrupted" in r.output and "no failed episodes" not in r.output
+    with TranscriptStore(weak_copy) as store:
+        assert [(e.id, e.status) for e in store.episodes()] == before
