@@ -183,6 +183,8 @@ def sft(model: str | None = typer.Option(None, help="Base model: a hub id or a l
         max_length: int | None = typer.Option(None, min=16, help="Tokens per conversation (longer: cut)."),
         assistant_only_loss: bool | None = typer.Option(None, "--assistant-only-loss/--no-assistant-only-loss",
                                                         help="Loss on the assistant's turns only (default)."),
+        reply: str | None = typer.Option(None, help="What a step row teaches: full (status lines and the call, "
+                                         "default) or call (the tool call alone)."),
         lora_rank: int | None = typer.Option(None, min=1), lora_alpha: int | None = typer.Option(None, min=1),
         lora_dropout: float | None = typer.Option(None, min=0.0, max=0.99),
         target_modules: str | None = typer.Option(None, help="Comma-separated (q_proj,v_proj) or all-linear."),
@@ -202,7 +204,7 @@ def sft(model: str | None = typer.Option(None, help="Base model: a hub id or a l
         settings = load_settings(SFTSettings, config, dict(
             model=model, dataset=data, output_dir=out, max_steps=steps, epochs=epochs, learning_rate=lr,
             batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
-            assistant_only_loss=assistant_only_loss, lora_rank=lora_rank, lora_alpha=lora_alpha,
+            assistant_only_loss=assistant_only_loss, reply=reply, lora_rank=lora_rank, lora_alpha=lora_alpha,
             lora_dropout=lora_dropout, lora_target_modules=_modules(target_modules), init_adapter=init_adapter,
             device=device, bf16=bf16, seed=seed, save_steps=save_steps, limit=limit, threads=threads))
     except ConfigError as e:

@@ -4,10 +4,12 @@
    on the simulator: graded transcripts; the same baseline with a 6-step budget fails some, and the evolver's
    replay-verified corrections of those failures join the store;
 2. ``training.data`` turns them into the SFT, step-level and episode-level datasets (no held-out family);
-3. a tiny Qwen2 with a tokenizer trained on those transcripts (``training.tiny``);
-4. SFT, then GRPO on the step prompts continuing the SFT adapter (rewards from the simulator and the grader);
+3. a tiny Qwen3 with a tokenizer trained on those transcripts (``training.tiny``);
+4. SFT (by default on the tool call alone, ``sft_reply``), then GRPO on the step prompts continuing the SFT adapter
+   (rewards from the simulator and the grader);
 5. the hf policy on held-out problems (a small subset by default, ``--all`` for every one): avg@1 of the base,
-   after SFT and after GRPO.
+   after SFT and after GRPO; and the format check (``training.format_check``): the share of greedy replies to step
+   prompts that are valid decisions, per arm.
 
 Each stage's output stays under ``--out`` and is reused on the next run unless ``--fresh``; the run card
 (``run_card.md``) has the counts, sizes, steps, times, reward curves and scores.
@@ -20,7 +22,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -57,10 +59,11 @@ class DemoSettings(BaseModel):
     # 4. training (LoRA on every linear layer: the base is random, attention alone learns little)
     lora: LoraSettings = Field(default_factory=lambda: LoraSettings(rank=32, alpha=64, dropout=0.0,
                                                                     target_modules="all-linear"))
-    sft_steps: int = 80
+    sft_steps: int = 150
     sft_lr: float = 2e-3
     sft_batch: int = 2
     sft_max_length: int = 4096
+    sft_reply: Literal["full", "call"] = "call"  # SFTSettings.reply: learn the tool call alone (status lines optional)
     grpo_steps: int = 12
     grpo_lr: float = 2e-4
     grpo_batch: int = 4
@@ -74,6 +77,9 @@ class DemoSettings(BaseModel):
     eval_all: bool = False
     eval_max_steps: int = 8
     eval_max_tokens: int = 128
+    # the format check: greedy replies to this many step prompts (training families) judged as the Observer reads
+    # them, per arm: the share that are valid decisions (0: skip)
+    format_prompts: int = Field(24, ge=0)
     device: str = "cpu"
     # torch CPU threads: the tiny model's matrices gain nothing from two threads on a shared 2-core machine (an SFT
     # step took 2.8 s on one thread against 8.5 s on two at load 7); None: torch's default
@@ -188,7 +194,7 @@ def stage_sft(s: DemoSettings, console: Console) -> dict[str, Any]:
     settings = SFTSettings(model=str(s.out / "model"), dataset=s.out / "data" / "sft", output_dir=s.out / "sft",
                            seed=s.seed, device=s.device, learning_rate=s.sft_lr, max_steps=s.sft_steps,
                            batch_size=s.sft_batch, max_length=s.sft_max_length, save_steps=max(10, s.sft_steps // 2),
-                           lora=s.lora, threads=s.threads)
+                           lora=s.lora, threads=s.threads, reply=s.sft_reply)
     return _train_summary(run_sft(settings, console=console))
 
 
@@ -216,7 +222,20 @@ def stage_eval(s: DemoSettings, console: Console) -> dict[str, Any]:
                     problems, seed=s.seed, max_steps=s.eval_max_steps, out=s.out / "eval", device=s.device,
                     max_tokens=s.eval_max_tokens)
     print_comparison(console, comp)
-    return comp.model_dump(mode="json")
+    summary = comp.model_dump(mode="json")
+    if s.format_prompts:
+        from training.format_check import format_check
+
+        arms = {"base": None, "sft": s.out / "sft" / "adapter", "grpo": s.out / "grpo" / "adapter"}
+        console.print(f"format check: greedy replies to {s.format_prompts} step prompts per arm")
+        summary["format"] = {label: format_check(str(s.out / "model"), adapter, s.out / "data" / "steps",
+                                                 n=s.format_prompts, max_tokens=s.eval_max_tokens, device=s.device,
+                                                 seed=s.seed).model_dump(mode="json")
+                             for label, adapter in arms.items()}
+        for label, f in summary["format"].items():
+            console.print(f"  {label}: {f['valid']}/{f['prompts']} valid decisions ({f['readable']} readable but "
+                          f"invalid); tools {f['tools']}")
+    return summary
 
 
 RUNNERS = {"baseline": stage_baseline, "evolve": stage_evolve, "data": stage_data, "model": stage_model,
@@ -309,6 +328,12 @@ def write_demo_card(s: DemoSettings, result: DemoResult, command: str | None) ->
         for a in ev.get("arms", []):
             lines.append(f"| {a['label']} | {_pct(a.get('avg_at_1'))} | {a.get('failed')} | {a.get('mean_steps')} |")
         lines += ["", "Problems: " + ", ".join(ev.get("problems", []))]
+    if ev.get("format"):
+        lines += ["", "## Format check (greedy replies to step prompts of the training families)", "",
+                  "| policy | valid decisions | readable, invalid | tools called |", "|---|---:|---:|---|"]
+        for label, f in ev["format"].items():
+            lines.append(f"| {label} | {f['valid']}/{f['prompts']} | {f['readable']} | "
+                         f"{', '.join(f'{k} {v}' for k, v in f['tools'].items()) or '-'} |")
     lines += ["", "## Curves", "", "![sft](sft/curves.png)", "", "![grpo](grpo/curves.png)", ""]
     (s.out / "run_card.md").write_text("\n".join(lines))
     return s.out / "run_card.md"

@@ -23,6 +23,12 @@ LOGIT_REACH = 16.0  # the largest logit a hidden state aligned with one token's 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 # Added (not special) tokens, as in Qwen2.5: decoding keeps them, so the hf policy and TRL's parser see the tags.
 TOOL_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>"]
+# The hermes template writes "<tool_call>\n{json}\n</tool_call>". With newlines as tokens of their own, what follows
+# a "\n" (the tag, the JSON, the closing tag) depends on the token before it, which a tiny model from a random init
+# does not learn to look at within a CPU budget: the demo's SFT model wrote "<tool_call>\n<tool_call>\n..." and never
+# the JSON. The tags with their newline as single added tokens (matched before the tags alone, longest first) make
+# every next token of a call follow from the one before it. Decoding gives back the same text.
+TAG_TOKENS = ["<tool_call>\n", "\n</tool_call>"]
 
 # The shape of Qwen2.5's template, for when TRL's copy is not importable (the same one tests/observer uses).
 CHATML_TOOLS = (
@@ -134,7 +140,7 @@ def build_tokenizer(corpus: Iterable[str], *, vocab: int = 1024, template: str =
                                                       special_tokens=SPECIALS))
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                   bos_token=None, padding_side="left")
-    tok.add_tokens(TOOL_TOKENS)
+    tok.add_tokens([*TAG_TOKENS, *TOOL_TOKENS])
     tok.chat_template = tpl
     return tok
 

@@ -26,7 +26,8 @@ def settings(model: Path, data: Path, out: Path, **kw: Any) -> Any:
 
     base: dict[str, Any] = dict(model=str(model), dataset=data / "steps", output_dir=out, device="cpu", max_steps=2,
                                 batch_size=2, num_generations=2, max_completion_length=12, learning_rate=5e-2,
-                                beta=0.04, save_steps=2, lora={"rank": 4, "alpha": 8, "dropout": 0.0})
+                                beta=0.04, save_steps=2, lora={"rank": 4, "alpha": 8, "dropout": 0.0},
+                                temperature=3.0)  # a random model is peaked (see build_tiny): sample widely
     base.update(kw)
     return GRPOSettings(**base)
 

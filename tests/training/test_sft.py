@@ -155,3 +155,20 @@ def test_a_step_row_learns_only_its_decision(tiny_model: Path, data_dir: Path) -
     assert "cluster_overview" not in learned  # the previous decision is context here, trained in its own row
     with pytest.raises(TrainingError, match="longer than max_length=50"):
         tokenize_sft(load_from_disk(str(data_dir / "sft")), tok, max_length=50)
+    # reply="call": the same decision without its status lines, the shortest reply the Observer's parser reads
+    calls, _ = tokenize_sft(load_from_disk(str(data_dir / "sft")), tok, reply="call")
+    row = calls[0]
+    only = tok.decode([t for t, m in zip(row["input_ids"], row["assistant_masks"], strict=True) if m])
+    assert only.strip().startswith("<tool_call>") and '"name": "submit"' in only and "PHASE" not in only
+    assert "PHASE" in learned and len(row["input_ids"]) < len(ds[0]["input_ids"])
+
+
+def test_the_format_check_judges_greedy_replies_to_step_prompts(sft_run: Any, tiny_model: Path,
+                                                                 data_dir: Path) -> None:
+    from training.format_check import format_check, pick_rows
+
+    score = format_check(str(tiny_model), sft_run.adapter, data_dir / "steps", n=2, max_tokens=12)
+    assert score.prompts == 2 and len(score.examples) == 2
+    assert 0 <= score.valid + score.readable <= 2 and score.valid_rate == score.valid / 2
+    assert sum(score.tools.values()) == score.valid
+    assert pick_rows({"task": ["a", "a", "b", "b", "b"]}, 4) and sorted(pick_rows({"task": ["a", "b"]}, 5)) == [0, 1]

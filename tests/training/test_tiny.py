@@ -28,6 +28,10 @@ def test_the_template_renders_tools_calls_and_results(tiny_model: Path) -> None:
     ids = tok(text, add_special_tokens=False)["input_ids"]
     assert tok.decode(ids) == text  # byte-level BPE: lossless
     assert tok.convert_tokens_to_ids("<tool_call>") != tok.unk_token_id
+    # the tags with their newlines are single tokens, so each token of a call follows from the one before it
+    call = '<tool_call>\n{"name": "submit", "arguments": {}}\n</tool_call>'
+    pieces = [tok.decode([i]) for i in tok(call, add_special_tokens=False)["input_ids"]]
+    assert pieces[0] == "<tool_call>\n" and pieces[-1] == "\n</tool_call>"
 
 
 def test_trl_parses_its_tool_calls_and_masks_assistant_turns(tiny_model: Path) -> None:
