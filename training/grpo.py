@@ -110,9 +110,9 @@ def run_grpo(settings: GRPOSettings, *, resume: bool | str | Path | None = None,
     if per_step % settings.num_generations:
         raise ConfigError(f"batch_size x grad_accum ({per_step}) must be a multiple of num_generations "
                           f"({settings.num_generations}): each prompt's group of completions goes in one step")
+    ds = load_dataset_dir(settings.dataset, limit=settings.limit)  # a wrong path fails before a model loads
     tok = load_tokenizer(settings.model)
     tok.padding_side = "left"  # GRPO generates from a batch of prompts: they must end together
-    ds = load_dataset_dir(settings.dataset, limit=settings.limit)
     funcs, weights = rewards if rewards is not None else default_rewards(settings)
     extra: dict[str, Any] = {"mode": settings.mode}
     kw = settings.trainer_kwargs()

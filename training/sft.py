@@ -136,8 +136,9 @@ def run_sft(settings: SFTSettings, *, resume: bool | str | Path | None = None, c
     ckpt = checkpoint_to_resume(settings, resume)
     if ckpt:
         notes.append(f"resumed from {ckpt}")
+    raw = load_dataset_dir(settings.dataset, limit=settings.limit)  # a wrong path fails before a model loads
     tok = load_tokenizer(settings.model)
-    ds, dropped = tokenize_sft(load_dataset_dir(settings.dataset, limit=settings.limit), tok,
+    ds, dropped = tokenize_sft(raw, tok,
                                assistant_only_loss=settings.assistant_only_loss, max_length=settings.max_length,
                                reply=settings.reply)
     if dropped:
