@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import shlex
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,7 +56,7 @@ def _problems(pattern: str, files: list[Path] | None, tasks: list[str] | None,
 
 def _command(policy: str, model: str | None, adapter: str | None, guidance: Path | None, problems: str,
              files: list[Path] | None, tasks: list[str] | None, runs: int, parallel: int, seed: int,
-             max_steps: int) -> str:
+             max_steps: int, epoch: datetime | None = None) -> str:
     """The command that repeats this bench run (canonical, every choice spelled out)."""
     parts = ["aoi", "bench", "--policy", policy]
     parts += ["--model", model] if model else []
@@ -68,6 +68,7 @@ def _command(policy: str, model: str | None, adapter: str | None, guidance: Path
     for t in tasks or ():
         parts += ["--task", t]
     parts += ["--runs", str(runs), "--parallel", str(parallel), "--seed", str(seed), "--max-steps", str(max_steps)]
+    parts += ["--epoch", epoch.strftime("%Y-%m-%dT%H:%M:%S")] if epoch else []
     return shlex.join(parts)
 
 
@@ -100,6 +101,10 @@ def bench(
     parallel: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     seed: int = typer.Option(0, help="The first run's simulator seed."),
     max_steps: int = typer.Option(30, min=2, max=200, help="Step budget per episode (AIOpsLab's baselines: 30)."),
+    epoch: datetime | None = typer.Option(None, formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+                                          help="The simulators' start time (UTC), e.g. 2026-01-01T00:00:00: with "
+                                          "it a bench run repeats exactly, tool output included (the server's "
+                                          "port aside). Default: the wall clock, so ages read true."),
     out: Path | None = typer.Option(None, help="Where results go (default: .aoi/bench/<timestamp>)."),
     transcripts: Path = typer.Option(DEFAULT_DB, "--transcripts", envvar="AOI_TRANSCRIPTS_DB",
                                      help="The transcript database every episode is written to."),
@@ -131,9 +136,9 @@ def bench(
         options["guidance"] = str(guidance)
     cfg = BenchConfig(policy=PolicySpec(name=policy, model=model, options=options), problems=chosen, runs=runs,
                       parallel=min(parallel, len(chosen) * runs), seed=seed, max_steps=max_steps,
-                      transcripts=transcripts)
+                      transcripts=transcripts, epoch=epoch.replace(tzinfo=UTC) if epoch else None)
     command = _command(policy, model, adapter, guidance, problems, problems_file, task, runs, parallel, seed,
-                       max_steps)
+                       max_steps, epoch)
     out_dir = _out_dir(out)
     console = Console()
     console.print(f"[bold]aoi bench[/bold] {cfg.policy.label}: {len(chosen)} problems x {runs} run(s), "

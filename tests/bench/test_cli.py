@@ -65,8 +65,8 @@ def test_bench_run(tmp_path: Path) -> None:
     db, out = tmp_path / "t.db", tmp_path / "out"
     lessons = problem_file(tmp_path / "lessons.yaml", "version: 1\nlessons: []\n")
     r = runner.invoke(app, ["bench", "--problems", "noop_detection_social_network-1", "--runs", "2", "--seed", "3",
-                            "--guidance", str(lessons), "--out", str(out), "--transcripts", str(db)],
-                      env={"COLUMNS": "200"})
+                            "--guidance", str(lessons), "--epoch", "2026-01-01T00:00:00", "--out", str(out),
+                            "--transcripts", str(db)], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "success by task type (k = 2)" in r.output and "100.0%" in r.output
     assert str(out / "summary.md") in r.output
@@ -74,6 +74,8 @@ def test_bench_run(tmp_path: Path) -> None:
     assert data["config"]["seeds"] == [3, 4] and [e["success"] for e in data["episodes"]] == [True, True]
     assert data["config"]["policy"] == {"name": "baseline", "model": None, "options": {"guidance": str(lessons)}}
     assert data["command"].startswith(f"aoi bench --policy baseline --guidance {lessons} --problems noop_detection")
+    assert data["command"].endswith("--epoch 2026-01-01T00:00:00")
+    assert data["config"]["epoch"].startswith("2026-01-01T00:00:00")
     for name in ("results.csv", "summary.md", "chart.png"):
         assert (out / name).stat().st_size > 0
     # every episode is a graded transcript
