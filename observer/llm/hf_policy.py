@@ -76,6 +76,19 @@ def _resolve_device(torch: Any, device: str) -> str:
     return "cpu"
 
 
+def resolve_adapter(path: str) -> str:
+    """A PEFT adapter directory, or the output directory of ``aoi train sft|grpo`` (which keeps it in ``adapter/``)."""
+    p = Path(path).expanduser()
+    if (p / "adapter_config.json").is_file():
+        return str(p)
+    if (p / "adapter" / "adapter_config.json").is_file():
+        return str(p / "adapter")
+    if p.exists():
+        raise ModelError(f"no LoRA adapter in {path}: expected adapter_config.json there or in {path}/adapter "
+                         "(what `aoi train sft|grpo --out DIR` writes)")
+    return path  # a hub id of an adapter
+
+
 class HFBackend:
     name = "hf"
     arguments_as_text = False
@@ -90,6 +103,7 @@ class HFBackend:
             model_path = str(local)
         if offline or (offline is None and local.exists()):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local directory must not trigger hub lookups
+        adapter = resolve_adapter(adapter) if adapter else None
         torch, transformers, peft = import_train_stack(peft=bool(adapter))
         self.torch = torch
         self.model_path = model_path

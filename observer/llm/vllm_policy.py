@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from observer.llm.chat import ChatConfig, ChatPolicy, Completion, ModelError, Usage
-from observer.llm.hf_policy import template_supports_tools
+from observer.llm.hf_policy import resolve_adapter, template_supports_tools
 from observer.llm.prompting import approx_tokens
 
 INSTALL_HINT = ("the vllm policy needs vLLM and a CUDA GPU: install it in its own GPU environment "
@@ -45,6 +45,7 @@ class VLLMBackend:
                  gpu_memory_utilization: float = 0.85, tensor_parallel_size: int = 1, max_tokens: int = 768,
                  temperature: float = 0.0, seed: int | None = 0, tool_mode: str = "auto",
                  llm_kwargs: dict[str, Any] | None = None):
+        adapter = resolve_adapter(adapter) if adapter else None
         vllm = import_vllm()
         self.vllm = vllm
         self.model = model if not adapter else f"{model}+{adapter}"

@@ -635,3 +635,17 @@ def test_vllm_policy_drives_the_engine_api(monkeypatch: pytest.MonkeyPatch) -> N
     assert chat["lora_request"] == ("lora", "aoi-adapter", 1, "/adapters/aoi")
     assert {t["function"]["name"] for t in chat["tools"]} >= {"cluster_overview", "submit"}
     assert chat["sampling_params"]["temperature"] == 0.0
+
+
+def test_an_adapter_is_found_in_a_training_run_directory(tmp_path: Path) -> None:
+    from observer.llm.chat import ModelError
+    from observer.llm.hf_policy import resolve_adapter
+
+    run = tmp_path / "sft"  # what `aoi train sft --out sft` writes: the adapter in sft/adapter
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text("{}")
+    assert resolve_adapter(str(run)) == str(run / "adapter")
+    assert resolve_adapter(str(run / "adapter")) == str(run / "adapter")
+    with pytest.raises(ModelError, match="no LoRA adapter in"):
+        resolve_adapter(str(tmp_path))
+    assert resolve_adapter("someone/some-adapter") == "someone/some-adapter"  # a hub id is left to PEFT
