@@ -162,6 +162,7 @@ class Decision(BaseModel):
     message: str = ""
     tokens_in: int | None = None
     tokens_out: int | None = None
+    guidance: str | None = None  # the guidance lessons the policy was shown before this decision (kept in the record)
 
     @model_validator(mode="after")
     def _one_action(self) -> Decision:
@@ -188,8 +189,11 @@ class Decision(BaseModel):
 
     def record(self) -> dict[str, Any]:
         """What the transcript keeps as the step's decision."""
-        return {"phase": self.phase, "hypothesis": self.hypothesis, "confidence": self.confidence,
-                "summary": self.summary, "next": self.label()}
+        out = {"phase": self.phase, "hypothesis": self.hypothesis, "confidence": self.confidence,
+               "summary": self.summary, "next": self.label()}
+        if self.guidance:  # what the model read beyond the task and the results, so a transcript replays exactly
+            out["guidance"] = self.guidance
+        return out
 
     def text(self) -> str:
         """The assistant message of the step: the model's own words, else the decision in one line."""

@@ -148,6 +148,9 @@ def render_episode(episode: Episode, task: TaskSpec, tools: list[ToolInfo], *, c
     for k, s in enumerate(calls):
         obs = obs.model_copy(update={"step": k, "memory": memory.view(), "must_submit": k == max_steps - 1})
         prompt = policy.messages(obs)
+        advice = (s.decision or {}).get("guidance")
+        if advice:  # lessons the policy was shown at this step, where ChatPolicy puts them
+            prompt = [prompt[0], {**prompt[1], "content": f"{prompt[1]['content']}\n\n{advice}"}, *prompt[2:]]
         if k == 0:
             rendered.first_prompt = prompt
         if pending is not None:  # the previous decision's reply is the assistant message this step shows

@@ -114,6 +114,7 @@ class ChatPolicy:
         self._meta = Meta()
         self.guidance = load_guidance(self.config.guidance)
         self._guide: GuidanceTracker | None = None
+        self._advice = ""  # the lessons in the last step message (recorded with the decision)
 
     @property
     def name(self) -> str:
@@ -143,6 +144,7 @@ class ChatPolicy:
         self._mode = ""
         self._meta = Meta()
         self._guide = GuidanceTracker(self.guidance, task) if self.guidance and self.guidance.lessons else None
+        self._advice = ""
         self._refresh_system()
 
     def _refresh_system(self) -> None:
@@ -193,7 +195,8 @@ class ChatPolicy:
             self.usage.add(usage)
             self._meta = Meta(decision.phase, decision.hypothesis, decision.confidence, decision.summary)
             return decision.model_copy(update={"tokens_in": usage.prompt_tokens or None,
-                                               "tokens_out": usage.completion_tokens or None})
+                                               "tokens_out": usage.completion_tokens or None,
+                                               "guidance": self._advice or None})
         self.usage.add(usage)
         last = log.replies[-1].content if log.replies else ""
         raise UnreadableReplies(
@@ -217,6 +220,7 @@ class ChatPolicy:
             # Lessons whose symptoms the results so far show; in the step message, so the system prompt stays
             # the same all episode (a server can cache its prefix).
             advice = self._guide.render(min(cfg.guidance_tokens, budget // 4), self.count)
+            self._advice = advice or ""
             if advice:
                 header += "\n\n" + advice
         msgs: list[dict[str, Any]] = [{"role": "system", "content": self._system}, {"role": "user", "content": header}]

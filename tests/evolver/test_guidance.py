@@ -97,22 +97,26 @@ def test_chat_policy_gets_matching_lessons_in_its_step_message(tmp_path: Path) -
         "type": "object", "properties": {"namespace": {"type": "string"}}}), *observer_tools("analysis")]
     overview = ("Unhealthy pods (1):\n- geo-gvt4b77cpb-99hkb: CrashLoopBackOff, 0/1 ready, 3 restarts, owner "
                 "deployment/geo, node kind-worker2")
-    sent = []
+    sent, records = [], []
     for guidance in (None, Guidance(), Guidance.load(write(tmp_path, GUIDANCE))):
         with FakeOpenAI([tool_call("cluster_overview", {}), tool_call("cluster_overview", {})]) as srv:
             pol = OpenAIPolicy(srv.base_url, "fake-model", backoff_s=0.0, config=ChatConfig(guidance=guidance))
             pol.start(task, tools)
             d = pol.decide(Observation(step=0, max_steps=6, task=task))
             s, t, a = d.as_tool_call()
-            pol.decide(Observation(step=1, max_steps=6, task=task, last_decision=d, last_text=overview,
-                                   last=ToolResult(server=s, tool=t, arguments=a, text=overview)))
+            d2 = pol.decide(Observation(step=1, max_steps=6, task=task, last_decision=d, last_text=overview,
+                                        last=ToolResult(server=s, tool=t, arguments=a, text=overview)))
             sent.append([r["messages"] for r in srv.requests])
+            records.append((d.record(), d2.record()))
     assert sent[0] == sent[1]  # no guidance and an empty one: the same requests
     assert sent[2][0] == sent[0][0]  # nothing seen yet: nothing retrieved
     user = sent[2][1][1]["content"]
     assert user.startswith(sent[0][1][1]["content"]) and "Guidance from verified past repairs" in user
     assert "read the logs of that component" in user and "seen on: geo" in user
     assert sent[2][1][0] == sent[0][1][0]  # the system prompt stays the same all episode
+    # the transcript keeps what the model was shown: the lessons go into the decision's record, only when shown
+    assert records[0] == records[1] and all("guidance" not in r for pair in records[:2] for r in pair)
+    assert "guidance" not in records[2][0] and records[2][1]["guidance"] in user
 
 
 def test_retrieval_binds_the_component_the_symptom_names() -> None:

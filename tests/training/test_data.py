@@ -116,14 +116,29 @@ class ScriptedBackend:
         return approx_tokens(text)
 
 
-def test_step_prompts_are_what_the_chat_policy_sent(tmp_path: Path) -> None:
+GUIDANCE = """\
+version: 1
+lessons:
+  - id: scaled-down.describe
+    when:
+      - symptom: a workload with no replicas
+        pattern: "0/0|scaled to 0|replicas: 0|0 replicas"
+    advice: "When the probe shows a workload with no replicas: describe that deployment."
+    support: [c0ffee00-0000-4000-8000-000000000001]
+    helped: 1
+"""
+
+
+@pytest.mark.parametrize("guided", [False, True], ids=["plain", "with-guidance"])
+def test_step_prompts_are_what_the_chat_policy_sent(tmp_path: Path, guided: bool) -> None:
     """An episode driven by the Observer's ChatPolicy: the dataset's prompt at each decision equals the messages
-    the policy sent there, and ``tools`` the schemas it passed to the template."""
+    the policy sent there (the guidance lessons it was shown included), and ``tools`` the schemas it passed to the
+    template."""
     import anyio
 
     from bench.episode import run_problem
     from bench.sim import SimProblem
-    from observer.llm.chat import ChatPolicy
+    from observer.llm.chat import ChatConfig, ChatPolicy
     from training.data import build_datasets
     from training.sim_session import EPOCH
     from transcripts import TranscriptStore
@@ -140,7 +155,11 @@ def test_step_prompts_are_what_the_chat_policy_sent(tmp_path: Path) -> None:
         + call("describe", kind="deployment", name="user-service", namespace=ns),
         status.format("0 replicas desired", "ready_to_submit", "user-service has no replicas", 90)
         + call("submit", answer=["user-service"])])
-    policy = ChatPolicy(backend)
+    config = ChatConfig()
+    if guided:
+        (tmp_path / "guidance.yaml").write_text(GUIDANCE)
+        config = ChatConfig(guidance=tmp_path / "guidance.yaml")
+    policy = ChatPolicy(backend, config)
     with TranscriptStore(tmp_path / "t.db") as store, \
             SimProblem(EVOLVING_PROBLEMS[0], tmp_path / "sim", seed=0, epoch=EPOCH) as sim:
         _, graded = anyio.run(run_problem, sim, policy, store)
@@ -151,6 +170,8 @@ def test_step_prompts_are_what_the_chat_policy_sent(tmp_path: Path) -> None:
     for r, log, tools in zip(steps, policy.log, backend.sent, strict=True):
         assert r["prompt"] == log.messages
         assert r["tools"] == tools
+    shown = ["Guidance from verified past repairs" in r["prompt"][1]["content"] for r in steps]
+    assert shown == ([False, True, True] if guided else [False, False, False])
     sft = sorted(load(tmp_path / "data", "sft"), key=lambda r: r["step"])
     assert sft[1]["messages"][-1]["content"] == status.format(
         "user-service scaled to 0", "point_investigation", "user-service has no replicas", 70).strip()
